@@ -1,0 +1,56 @@
+"""Error Tracker schema: versions 1-4 as the earlier implementation made them, then ours."""
+
+from __future__ import annotations
+
+from shared.db import Migration
+
+_NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
+
+MIGRATIONS: list[Migration] = [
+    # 1: the original tables (with the `environment` column dropped again by 4).
+    f"""
+    CREATE TABLE errors (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint VARCHAR(32) NOT NULL,
+        project VARCHAR(100) NOT NULL,
+        environment VARCHAR(20) NOT NULL DEFAULT 'prod',
+        exception_type VARCHAR(200) NOT NULL,
+        message TEXT NOT NULL,
+        traceback TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        first_seen DATETIME NOT NULL DEFAULT {_NOW},
+        last_seen DATETIME NOT NULL DEFAULT {_NOW},
+        resolved BOOLEAN NOT NULL DEFAULT 0,
+        resolved_at DATETIME
+    );
+    CREATE TABLE error_occurrences (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        error_id INTEGER NOT NULL REFERENCES errors(id) ON DELETE CASCADE,
+        timestamp DATETIME NOT NULL DEFAULT {_NOW},
+        request_url VARCHAR(500),
+        request_method VARCHAR(10),
+        request_headers TEXT,
+        user_id VARCHAR(100),
+        extra TEXT,
+        traceback TEXT NOT NULL
+    );
+    """,
+    # 2: lookups by fingerprint and listing by recency.
+    """
+    CREATE INDEX idx_fingerprint_resolved ON errors(fingerprint, resolved);
+    CREATE INDEX idx_last_seen ON errors(last_seen);
+    """,
+    # 3: filters and occurrence lookups.
+    """
+    CREATE INDEX idx_resolved ON errors(resolved);
+    CREATE INDEX idx_project ON errors(project);
+    CREATE INDEX idx_occurrence_error_id ON error_occurrences(error_id);
+    """,
+    # 4: environment moved into `extra`.
+    "ALTER TABLE errors DROP COLUMN environment;",
+    # 5 (ours): list pages walk this index in order instead of sorting 100k rows.
+    """
+    CREATE INDEX idx_errors_resolved_recent ON errors(resolved, last_seen DESC, id DESC);
+    CREATE INDEX idx_errors_recent ON errors(last_seen DESC, id DESC);
+    """,
+]

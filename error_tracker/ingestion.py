@@ -1,0 +1,143 @@
+"""POST /api/errors: validate a report, then group it in one write job."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from error_tracker.fingerprint import fingerprint
+from shared.responses import BadRequest
+from shared.timeutil import now_iso
+from shared.validate import json_object, object_field, string_field
+
+#: How many occurrences each error keeps (the newest).
+KEEP_OCCURRENCES = 5
+
+
+@dataclass(slots=True)
+class Report:
+    project: str
+    exception_type: str
+    message: str
+    traceback: str
+    request_url: str | None
+    request_method: str | None
+    request_headers: str | None
+    user_id: str | None
+    extra: str | None
+    fingerprint: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: str  # created | incremented | reopened
+    id: int
+    count: int
+    fingerprint: str
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "id": self.id}
+        if self.status != "created":
+            out["count"] = self.count
+        out["fingerprint"] = self.fingerprint
+        return out
+
+    @property
+    def http_status(self) -> int:
+        return 200 if self.status == "incremented" else 201
+
+
+def parse_report(body: bytes) -> Report:
+    """Validate a report body; BadRequest names the first offending field."""
+    data = json_object(body)
+    project = string_field(data, "project", required=True, min_len=1, max_len=100)
+    exception_type = string_field(data, "exception_type", required=True, min_len=1, max_len=200)
+    message = string_field(data, "message", required=True)
+    traceback = string_field(data, "traceback", required=True)
+    request_url = string_field(data, "request_url", max_len=500)
+    request_method = string_field(data, "request_method", max_len=10)
+    user_id = string_field(data, "user_id", max_len=100)
+    headers = object_field(data, "request_headers")
+    if headers is not None:
+        for key, value in headers.items():
+            if not isinstance(value, str):
+                raise BadRequest(f"Field 'request_headers.{key}' must be a string")
+    extra = object_field(data, "extra")
+    environment = string_field(data, "environment", max_len=100)
+    if environment is not None:
+        extra = dict(extra or {})
+        extra.setdefault("environment", environment)
+    assert project is not None and exception_type is not None
+    assert message is not None and traceback is not None
+    return Report(
+        project=project,
+        exception_type=exception_type,
+        message=message,
+        traceback=traceback,
+        request_url=request_url,
+        request_method=request_method,
+        request_headers=orjson.dumps(headers).decode() if headers is not None else None,
+        user_id=user_id,
+        extra=orjson.dumps(extra).decode() if extra is not None else None,
+        fingerprint=fingerprint(project, exception_type, traceback),
+    )
+
+
+def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> Outcome:
+    """Create the group or count a repeat (reopening it), then add the occurrence."""
+    now = now or now_iso()
+    row = conn.execute(
+        "SELECT id, count, resolved FROM errors WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+        (report.fingerprint,),
+    ).fetchone()
+    if row is None:
+        cur = conn.execute(
+            "INSERT INTO errors (fingerprint, project, exception_type, message, traceback,"
+            " count, first_seen, last_seen, resolved) VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0)",
+            (
+                report.fingerprint,
+                report.project,
+                report.exception_type,
+                report.message,
+                report.traceback,
+                now,
+                now,
+            ),
+        )
+        error_id = cur.lastrowid
+        assert error_id is not None
+        outcome = Outcome("created", error_id, 1, report.fingerprint)
+    else:
+        error_id, count, resolved = row[0], row[1] + 1, bool(row[2])
+        conn.execute(
+            "UPDATE errors SET count = ?, last_seen = ?, resolved = 0, resolved_at = NULL"
+            " WHERE id = ?",
+            (count, now, error_id),
+        )
+        outcome = Outcome("reopened" if resolved else "incremented", error_id, count,
+                          report.fingerprint)
+    conn.execute(
+        "INSERT INTO error_occurrences (error_id, timestamp, request_url, request_method,"
+        " request_headers, user_id, extra, traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            error_id,
+            now,
+            report.request_url,
+            report.request_method,
+            report.request_headers,
+            report.user_id,
+            report.extra,
+            report.traceback,
+        ),
+    )
+    if outcome.count > KEEP_OCCURRENCES:
+        conn.execute(
+            "DELETE FROM error_occurrences WHERE error_id = ? AND id <= ("
+            " SELECT id FROM error_occurrences WHERE error_id = ?"
+            " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (error_id, error_id, KEEP_OCCURRENCES),
+        )
+    return outcome

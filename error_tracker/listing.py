@@ -1,0 +1,128 @@
+"""GET /api/errors: filters parsed from the query, then one read."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from shared.responses import BadRequest
+from shared.timeutil import format_iso, parse_iso
+from shared.validate import query_choice, query_int
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+#: Columns of a list row, in the order `row_to_dict` reads them.
+LIST_COLUMNS = (
+    "e.id, e.fingerprint, e.project, e.exception_type, e.message, e.count,"
+    " e.first_seen, e.last_seen, e.resolved,"
+    " EXISTS (SELECT 1 FROM error_occurrences o"
+    "  WHERE o.error_id = e.id AND o.request_method = 'BROWSER') AS browser"
+)
+
+
+@dataclass(slots=True)
+class Filters:
+    project: str | None = None
+    resolved: str = "false"  # false | true | all
+    search: str | None = None
+    source: str | None = None  # browser | server
+    session_id: str | None = None
+    since: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def parse_filters(params: QueryParams) -> Filters:
+    limit = query_int(params, "limit", DEFAULT_LIMIT, minimum=0)
+    since = params.get("since") or None
+    if since is not None:
+        try:
+            since = format_iso(parse_iso(since))
+        except ValueError as exc:
+            raise BadRequest(f"Query parameter 'since' is invalid: {exc}") from None
+    return Filters(
+        project=params.get("project") or None,
+        resolved=query_choice(params, "resolved", ("false", "true", "all"), "false"),
+        search=params.get("search") or None,
+        source=query_choice(params, "source", ("browser", "server"), "") or None,
+        session_id=params.get("session_id") or None,
+        since=since,
+        limit=min(limit or DEFAULT_LIMIT, MAX_LIMIT),
+        offset=query_int(params, "offset", 0, minimum=0),
+    )
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally as a substring."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_BROWSER = (
+    "EXISTS (SELECT 1 FROM error_occurrences o"
+    " WHERE o.error_id = e.id AND o.request_method = 'BROWSER')"
+)
+
+
+def where_clause(f: Filters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if f.resolved != "all":
+        clauses.append("e.resolved = ?")
+        args.append(1 if f.resolved == "true" else 0)
+    if f.project is not None:
+        clauses.append("e.project = ?")
+        args.append(f.project)
+    if f.search is not None:
+        clauses.append("(e.exception_type LIKE ? ESCAPE '\\' OR e.message LIKE ? ESCAPE '\\')")
+        pattern = like_pattern(f.search)
+        args += [pattern, pattern]
+    if f.source == "browser":
+        clauses.append(_BROWSER)
+    elif f.source == "server":
+        clauses.append("NOT " + _BROWSER)
+    if f.session_id is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM error_occurrences o WHERE o.error_id = e.id"
+            " AND json_valid(o.extra) AND json_extract(o.extra, '$.session_id') = ?)"
+        )
+        args.append(f.session_id)
+    if f.since is not None:
+        clauses.append("e.last_seen >= ?")
+        args.append(f.since)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "fingerprint": row[1],
+        "project": row[2],
+        "exception_type": row[3],
+        "message": row[4],
+        "count": row[5],
+        "first_seen": row[6],
+        "last_seen": row[7],
+        "resolved": bool(row[8]),
+        "source": "browser" if row[9] else "server",
+    }
+
+
+def list_errors(conn: sqlite3.Connection, f: Filters) -> dict[str, Any]:
+    where, args = where_clause(f)
+    rows = conn.execute(
+        f"SELECT {LIST_COLUMNS} FROM errors e{where}"
+        " ORDER BY e.last_seen DESC, e.id DESC LIMIT ? OFFSET ?",
+        (*args, f.limit, f.offset),
+    ).fetchall()
+    total = conn.execute(f"SELECT count(*) FROM errors e{where}", args).fetchone()[0]
+    return {
+        "errors": [row_to_dict(r) for r in rows],
+        "total": total,
+        "limit": f.limit,
+        "offset": f.offset,
+    }

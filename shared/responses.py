@@ -1,0 +1,97 @@
+"""JSON responses with orjson, and the JSON error handlers every service installs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Send
+
+from shared.db import Overloaded, WriterClosed
+
+log = logging.getLogger("monlight.http")
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class BadRequest(Exception):
+    """Raised by parsers and validators; becomes `400 {"detail": ...}`."""
+
+    def __init__(self, detail: str, status_code: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+
+
+class NotFound(BadRequest):
+    def __init__(self, detail: str = "Not found") -> None:
+        super().__init__(detail, 404)
+
+
+def error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+async def send_error(
+    send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+) -> None:
+    """Answer from pure-ASGI middleware, before any app has run."""
+    body = orjson.dumps({"detail": detail})
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    for key, value in (headers or {}).items():
+        raw.append((key.lower().encode(), value.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+_STATUS_DETAIL = {404: "Not found", 405: "Method not allowed"}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code in _STATUS_DETAIL and detail in (None, "", _default_phrase(exc.status_code)):
+        detail = _STATUS_DETAIL[exc.status_code]
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _default_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    return HTTPStatus(status).phrase
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadRequest)
+    return error(exc.status_code, exc.detail)
+
+
+async def _overloaded(request: Request, exc: Exception) -> Response:
+    return error(503, "Service overloaded, retry shortly", {"Retry-After": "1"})
+
+
+async def _closed(request: Request, exc: Exception) -> Response:
+    return error(503, "Service is shutting down", {"Retry-After": "5"})
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error(500, "Internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: _http_exception,
+    BadRequest: _bad_request,
+    Overloaded: _overloaded,
+    WriterClosed: _closed,
+    Exception: _server_error,
+}

@@ -1,0 +1,44 @@
+"""UTC ISO 8601 timestamps: stored and returned as `2026-01-01T12:00:00Z`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def now_iso() -> str:
+    return time.strftime(ISO_FORMAT, time.gmtime())
+
+
+def format_iso(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(ISO_FORMAT)
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 with `Z` or an offset, with or without fractions; naive means UTC.
+
+    Raises ValueError for anything else (`yesterday`, `1700000000`).
+    """
+    if not isinstance(text, str) or not 10 <= len(text) <= 40 or not text[:4].isdigit():
+        raise ValueError("expected an ISO 8601 timestamp such as 2026-01-01T12:00:00Z")
+    candidate = text.strip()
+    if candidate.endswith(("z", "Z")):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise ValueError(
+            "expected an ISO 8601 timestamp such as 2026-01-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_iso(text: str) -> str:
+    """Normalise any accepted ISO 8601 input to the stored form."""
+    return format_iso(parse_iso(text))

@@ -1,0 +1,97 @@
+"""Request parsing that answers bad input with a 400 naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from shared.responses import BadRequest
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise BadRequest("Request body is empty; expected JSON")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Invalid JSON: {exc}") from None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return data
+
+
+def string_field(
+    data: dict[str, Any],
+    field: str,
+    *,
+    required: bool = False,
+    min_len: int = 0,
+    max_len: int | None = None,
+    prefix: str = "",
+) -> str | None:
+    """A string field: None when absent (or null) and optional, else checked."""
+    value = data.get(field)
+    name = f"{prefix}{field}"
+    if value is None:
+        if required:
+            raise BadRequest(f"Field '{name}' is required")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"Field '{name}' must be a string")
+    if len(value) < min_len:
+        raise BadRequest(f"Field '{name}' must not be empty")
+    if max_len is not None and len(value) > max_len:
+        raise BadRequest(f"Field '{name}' must be at most {max_len} characters")
+    return value
+
+
+def object_field(data: dict[str, Any], field: str, prefix: str = "") -> dict[str, Any] | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(f"Field '{prefix}{field}' must be an object")
+    return value
+
+
+def query_int(
+    params: QueryParams,
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise BadRequest(f"Query parameter '{name}' must be an integer") from None
+    if value < minimum:
+        raise BadRequest(f"Query parameter '{name}' must be >= {minimum}")
+    return value
+
+
+def query_choice(params: QueryParams, name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise BadRequest(f"Query parameter '{name}' must be one of: {', '.join(choices)}")
+    return raw
+
+
+def path_int(raw: str, not_found: str) -> int:
+    """Path ids: anything but a positive integer is simply not found."""
+    from shared.responses import NotFound
+
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise NotFound(not_found)
+    return int(raw)
