@@ -24,3 +24,13 @@ def tracker(tmp_path: Path) -> Iterator[TestClient]:
     """The tracker app over Starlette's TestClient (lifespan runs: DB opens, migrates)."""
     with TestClient(build(tracker_config(tmp_path)), headers=AUTH) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def published_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory holding the published `monlight` 0.3.0 (see helpers.published_client_dir)."""
+    from tests.helpers import ROOT, published_client_dir
+
+    cache = ROOT / ".venv" / "test-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    return published_client_dir(cache)

@@ -101,3 +101,34 @@ def tracker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def env_mapping(**values: str) -> Mapping[str, str]:
     return values
+
+
+PUBLISHED_CLIENT = "monlight==0.3.0"
+
+
+def published_client_dir(cache_root: Path) -> Path:
+    """The published monlight 0.3.0 from the package index, isolated in its own dir.
+
+    It shares the import name `monlight` with our own client, so it is never
+    installed into the project's venv: tests run it in a subprocess with this
+    directory first on PYTHONPATH (httpx comes from the venv, as 0.3.0 needs).
+    """
+    target = cache_root / "monlight-0.3.0"
+    if not (target / "monlight" / "__init__.py").exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+             "--no-deps", "--target", str(target), PUBLISHED_CLIENT],
+            check=True,
+        )
+    return target
+
+
+def run_published_client(client_dir: Path, code: str, timeout: float = 60.0) -> str:
+    """Run `code` with the published client importable as `monlight`; return stdout."""
+    env = {**os.environ, "PYTHONPATH": str(client_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"client script failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
