@@ -48,9 +48,13 @@ MIGRATIONS: list[Migration] = [
     """,
     # 4: environment moved into `extra`.
     "ALTER TABLE errors DROP COLUMN environment;",
-    # 5 (ours): list pages walk this index in order instead of sorting 100k rows.
+    # 5 (ours): list pages walk (resolved, last_seen[, rowid]) in order instead of
+    # sorting every group, per project too; these serve `resolved = ?` and
+    # `project = ?` alone, so the two single-column indexes go.
     """
-    CREATE INDEX idx_errors_resolved_recent ON errors(resolved, last_seen DESC, id DESC);
-    CREATE INDEX idx_errors_recent ON errors(last_seen DESC, id DESC);
+    CREATE INDEX idx_errors_resolved_last_seen ON errors(resolved, last_seen);
+    CREATE INDEX idx_errors_project_resolved_last_seen ON errors(project, resolved, last_seen);
+    DROP INDEX idx_resolved;
+    DROP INDEX idx_project;
     """,
 ]

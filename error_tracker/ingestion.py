@@ -72,6 +72,10 @@ def parse_report(body: bytes) -> Report:
         extra.setdefault("environment", environment)
     assert project is not None and exception_type is not None
     assert message is not None and traceback is not None
+    try:  # orjson writes at most 254 levels though it reads 1024
+        extra_text = orjson.dumps(extra).decode() if extra is not None else None
+    except orjson.JSONEncodeError:
+        raise BadRequest("Field 'extra' is nested too deeply") from None
     return Report(
         project=project,
         exception_type=exception_type,
@@ -81,7 +85,7 @@ def parse_report(body: bytes) -> Report:
         request_method=request_method,
         request_headers=orjson.dumps(headers).decode() if headers is not None else None,
         user_id=user_id,
-        extra=orjson.dumps(extra).decode() if extra is not None else None,
+        extra=extra_text,
         fingerprint=fingerprint(project, exception_type, traceback),
     )
 
@@ -112,9 +116,13 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
         outcome = Outcome("created", error_id, 1, report.fingerprint)
     else:
         error_id, count, resolved = row[0], row[1] + 1, bool(row[2])
+        # Naming `resolved` in SET rewrites its index entries even when the value
+        # stays 0, so the common repeat leaves it out.
         conn.execute(
             "UPDATE errors SET count = ?, last_seen = ?, resolved = 0, resolved_at = NULL"
-            " WHERE id = ?",
+            " WHERE id = ?"
+            if resolved
+            else "UPDATE errors SET count = ?, last_seen = ? WHERE id = ?",
             (count, now, error_id),
         )
         outcome = Outcome("reopened" if resolved else "incremented", error_id, count,

@@ -14,6 +14,8 @@ from shared.validate import query_choice, query_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: Longer searches would exceed SQLite's LIKE pattern limit (50 000 bytes, escaped).
+MAX_SEARCH = 1000
 
 #: Columns of a list row, in the order `row_to_dict` reads them.
 LIST_COLUMNS = (
@@ -44,10 +46,13 @@ def parse_filters(params: QueryParams) -> Filters:
             since = format_iso(parse_iso(since))
         except ValueError as exc:
             raise BadRequest(f"Query parameter 'since' is invalid: {exc}") from None
+    search = params.get("search") or None
+    if search is not None and len(search) > MAX_SEARCH:
+        raise BadRequest(f"Query parameter 'search' must be at most {MAX_SEARCH} characters")
     return Filters(
         project=params.get("project") or None,
         resolved=query_choice(params, "resolved", ("false", "true", "all"), "false"),
-        search=params.get("search") or None,
+        search=search,
         source=query_choice(params, "source", ("browser", "server"), "") or None,
         session_id=params.get("session_id") or None,
         since=since,
@@ -72,7 +77,9 @@ def where_clause(f: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if f.resolved != "all":
-        clauses.append("e.resolved = ?")
+        # With a search, scanning the table beats thousands of index-then-row
+        # lookups; the unary + keeps the planner off idx_errors_resolved_last_seen.
+        clauses.append("+e.resolved = ?" if f.search is not None else "e.resolved = ?")
         args.append(1 if f.resolved == "true" else 0)
     if f.project is not None:
         clauses.append("e.project = ?")
@@ -112,17 +119,32 @@ def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def list_errors(conn: sqlite3.Connection, f: Filters) -> dict[str, Any]:
+def list_page(conn: sqlite3.Connection, f: Filters) -> list[dict[str, Any]]:
     where, args = where_clause(f)
+    # A search may match few rows: walking the recency index could read every
+    # row to find 50, so searches scan once and keep the top rows instead.
+    order = "+e.last_seen DESC, +e.id DESC" if f.search else "e.last_seen DESC, e.id DESC"
     rows = conn.execute(
-        f"SELECT {LIST_COLUMNS} FROM errors e{where}"
-        " ORDER BY e.last_seen DESC, e.id DESC LIMIT ? OFFSET ?",
+        f"SELECT {LIST_COLUMNS} FROM errors e{where} ORDER BY {order} LIMIT ? OFFSET ?",
         (*args, f.limit, f.offset),
     ).fetchall()
-    total = conn.execute(f"SELECT count(*) FROM errors e{where}", args).fetchone()[0]
+    return [row_to_dict(r) for r in rows]
+
+
+def count_errors(conn: sqlite3.Connection, f: Filters) -> int:
+    where, args = where_clause(f)
+    return int(conn.execute(f"SELECT count(*) FROM errors e{where}", args).fetchone()[0])
+
+
+def count_key(f: Filters) -> tuple[Any, ...]:
+    """What the total depends on: every filter but the page window."""
+    return ("errors.total", f.project, f.resolved, f.search, f.source, f.session_id, f.since)
+
+
+def list_errors(conn: sqlite3.Connection, f: Filters) -> dict[str, Any]:
     return {
-        "errors": [row_to_dict(r) for r in rows],
-        "total": total,
+        "errors": list_page(conn, f),
+        "total": count_errors(conn, f),
         "limit": f.limit,
         "offset": f.offset,
     }

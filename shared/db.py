@@ -36,6 +36,9 @@ PRAGMAS = (
 )
 
 
+READ_MMAP_BYTES = 256 * 1024 * 1024
+
+
 class Overloaded(Exception):
     """The writer queue stayed full past the submit timeout."""
 
@@ -58,6 +61,9 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute(pragma)
     if readonly:
         conn.execute("PRAGMA query_only=ON")
+        # Reads of a large table page through the OS cache instead of one
+        # pread per page; mapped pages are shared and reclaimable.
+        conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
     return conn
 
 
@@ -129,9 +135,13 @@ _STOP = object()
 class Writer:
     """The one writer of a database: a thread committing jobs in batches.
 
-    A job is a plain function of the connection, with no awaits. Each runs
-    inside its own SAVEPOINT, so a failing job rolls back alone and the rest
-    of its batch still commits.
+    A job is a plain function of the connection, with no awaits. Jobs
+    submitted during one event-loop tick travel to the thread as one queue
+    entry (one wake-up, not one per request); the thread runs everything
+    queued in one transaction and resolves the futures with one callback per
+    loop after COMMIT. In-flight jobs are bounded: past `max_queue`,
+    `submit` waits for room and gives up with Overloaded after
+    `submit_timeout` seconds, so memory never grows without bound.
     """
 
     def __init__(
@@ -144,44 +154,71 @@ class Writer:
         name: str = "writer",
     ) -> None:
         self._conn = conn
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max_inflight = max_queue
         self._max_batch = max_batch
         self._submit_timeout = submit_timeout
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._ticks: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self.batches = 0
         self.jobs = 0
+        #: Bumped after every commit (before anyone is answered): cached reads
+        #: taken at an older generation are stale.
+        self.generation = 0
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet committed (or failed)."""
+        return self._inflight
 
     async def submit(self, fn: Job[T]) -> T:
         """Queue a job and wait until the batch holding it has committed."""
         if self._closed:
             raise WriterClosed("the database writer is shut down")
+        if self._inflight >= self._max_inflight:
+            await self._wait_for_room()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        item = _Pending(fn, loop, future)
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            deadline = time.monotonic() + self._submit_timeout
-            delay = 0.001
-            while True:
-                await asyncio.sleep(delay)
-                try:
-                    self._queue.put_nowait(item)
-                    break
-                except queue.Full:
-                    if time.monotonic() > deadline:
-                        raise Overloaded("database writer is overloaded") from None
-                    delay = min(delay * 2, 0.05)
+        with self._lock:
+            self._inflight += 1
+        tick = self._ticks.get(loop)
+        if tick is None:
+            tick = self._ticks[loop] = []
+            loop.call_soon(self._flush_tick, loop)
+        tick.append(_Pending(fn, loop, future))
         return await future
+
+    async def _wait_for_room(self) -> None:
+        deadline = time.monotonic() + self._submit_timeout
+        delay = 0.001
+        while self._inflight >= self._max_inflight:
+            if time.monotonic() > deadline:
+                raise Overloaded("database writer is overloaded")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _flush_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._ticks.pop(loop, None)
+        if items:
+            self._queue.put(items)
 
     def submit_sync(self, fn: Job[T], timeout: float | None = None) -> T:
         """The same for background threads: blocks until committed."""
         if self._closed:
             raise WriterClosed("the database writer is shut down")
+        deadline = time.monotonic() + self._submit_timeout
+        while self._inflight >= self._max_inflight:
+            if time.monotonic() > deadline:
+                raise Overloaded("database writer is overloaded")
+            time.sleep(0.005)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Pending(fn, None, future), timeout=self._submit_timeout)
+        with self._lock:
+            self._inflight += 1
+        self._queue.put([_Pending(fn, None, future)])
         return future.result(timeout)
 
     def close(self) -> None:
@@ -189,6 +226,8 @@ class Writer:
         if self._closed:
             return
         self._closed = True
+        for loop in list(self._ticks):
+            self._flush_tick(loop)
         self._queue.put(_STOP)
         self._thread.join()
 
@@ -199,34 +238,32 @@ class Writer:
             first = q.get()
             if first is _STOP:
                 break
-            batch = [first]
+            batch: list[_Pending] = list(first)
             while len(batch) < self._max_batch:
                 try:
-                    item = q.get_nowait()
+                    entry = q.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if entry is _STOP:
                     stop = True
                     break
-                batch.append(item)
+                batch.extend(entry)
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
+        """Run the batch in one transaction; isolate failures only when there are some.
+
+        The fast path runs every job bare (a SAVEPOINT pair costs about as much
+        as a small job). If any job raises, the whole transaction is rolled
+        back and replayed with a SAVEPOINT per job, so the failing job fails
+        alone and the rest still commit. Jobs are plain SQL on the connection,
+        so replaying them is safe.
+        """
         conn = self._conn
-        results: list[tuple[_Pending, bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for item in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = item.fn(conn)
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    results.append((item, False, exc))
-                else:
-                    conn.execute("RELEASE job")
-                    results.append((item, True, value))
+            results = self._run_batch(conn, batch, isolated=False)
+            if results is None:
+                results = self._run_batch(conn, batch, isolated=True)
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - the whole batch failed
             log.error("write batch of %d failed: %s", len(batch), exc)
@@ -235,14 +272,44 @@ class Writer:
             results = [(item, False, exc) for item in batch]
         self.batches += 1
         self.jobs += len(batch)
+        self.generation += 1
         self._resolve(results)
 
     @staticmethod
-    def _resolve(results: list[tuple[_Pending, bool, Any]]) -> None:
+    def _run_batch(
+        conn: sqlite3.Connection, batch: list[_Pending], *, isolated: bool
+    ) -> list[tuple[_Pending, bool, Any]] | None:
+        """BEGIN and run the jobs; None means "a job failed, replay isolated"."""
+        results: list[tuple[_Pending, bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        if not isolated:
+            try:
+                for item in batch:
+                    results.append((item, True, item.fn(conn)))
+            except Exception:  # noqa: BLE001 - replayed below, job by job
+                conn.execute("ROLLBACK")
+                return None
+            return results
+        for item in batch:
+            conn.execute("SAVEPOINT job")
+            try:
+                value = item.fn(conn)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                results.append((item, False, exc))
+            else:
+                conn.execute("RELEASE job")
+                results.append((item, True, value))
+        return results
+
+    def _resolve(self, results: list[tuple[_Pending, bool, Any]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, bool, Any]]] = {}
         for entry in results:
             item = entry[0]
             if item.loop is None:
+                with self._lock:
+                    self._inflight -= 1
                 fut = item.future
                 if entry[1]:
                     fut.set_result(entry[2])  # type: ignore[union-attr]
@@ -251,6 +318,8 @@ class Writer:
             else:
                 by_loop.setdefault(item.loop, []).append(entry)
         for loop, entries in by_loop.items():
+            with self._lock:
+                self._inflight -= len(entries)
             with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits
                 loop.call_soon_threadsafe(_set_all, entries)
 
@@ -321,12 +390,31 @@ class Database:
         self._write_conn = conn
         self.writer = Writer(conn, name=f"writer:{os.path.basename(path)}")
         self.reader = Reader(path, threads=reader_threads)
+        self._cache: dict[Any, tuple[int, Any]] = {}
 
     async def write(self, fn: Job[T]) -> T:
         return await self.writer.submit(fn)
 
     async def read(self, fn: Job[T]) -> T:
         return await self.reader.run(fn)
+
+    async def read_cached(self, key: Any, fn: Job[T], max_entries: int = 256) -> T:
+        """A read whose (immutable) result is reused until the next commit.
+
+        For aggregates that cost a scan (list totals): repeated page views are
+        free while nothing is written, and never stale, since every commit
+        bumps the writer's generation. The generation is taken before the
+        query, so a result racing a commit is filed under the older one.
+        """
+        generation = self.writer.generation
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == generation:
+            return hit[1]  # type: ignore[no-any-return]
+        value = await self.reader.run(fn)
+        if len(self._cache) >= max_entries:
+            self._cache.clear()
+        self._cache[key] = (generation, value)
+        return value
 
     def close(self) -> None:
         """Drain pending writes, then close every connection."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+#: `...T14:00:00 02:00`: a `+` offset typed into a URL arrives decoded as a space.
+_SPACE_OFFSET = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}:?\d{2})$")
 
 
 def now_iso() -> str:
@@ -28,6 +32,7 @@ def parse_iso(text: str) -> datetime:
     candidate = text.strip()
     if candidate.endswith(("z", "Z")):
         candidate = candidate[:-1] + "+00:00"
+    candidate = _SPACE_OFFSET.sub(r"\1+\2", candidate)
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:
@@ -36,7 +41,10 @@ def parse_iso(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("timestamp is out of range") from None
 
 
 def to_iso(text: str) -> str:

@@ -60,6 +60,10 @@ def object_field(data: dict[str, Any], field: str, prefix: str = "") -> dict[str
     return value
 
 
+#: Query integers are clamped to SQLite's INTEGER range instead of failing there.
+QUERY_INT_MAX = 2**63 - 1
+
+
 def query_int(
     params: QueryParams,
     name: str,
@@ -76,7 +80,7 @@ def query_int(
         raise BadRequest(f"Query parameter '{name}' must be an integer") from None
     if value < minimum:
         raise BadRequest(f"Query parameter '{name}' must be >= {minimum}")
-    return value
+    return min(value, QUERY_INT_MAX)  # SQLite integers are 64-bit; beyond is "past the end"
 
 
 def query_choice(params: QueryParams, name: str, choices: tuple[str, ...], default: str) -> str:

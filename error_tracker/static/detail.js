@@ -1,0 +1,164 @@
+// The detail page: one error group, its traceback and its newest occurrences.
+"use strict";
+
+(() => {
+  const { h, api, timeEl, stateBox } = UI;
+  const errorId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const errorPath = `api/errors/${encodeURIComponent(errorId)}`;
+
+  const backLink = () => h("a", { class: "back", href: UI.listUrl(), text: "← All errors" });
+
+  async function load() {
+    UI.mount(backLink(), stateBox("loading", "Loading error…"));
+    let error;
+    try {
+      error = await api(errorPath);
+    } catch (err) {
+      if (err instanceof UI.ApiError && err.status === 404) {
+        showNotFound();
+        return;
+      }
+      throw err;
+    }
+    render(error);
+  }
+
+  function showNotFound() {
+    document.title = "Error not found · Monlight Error Tracker";
+    UI.mount(backLink(), stateBox("empty", "Error not found",
+      `There is no error “${errorId}”. It may have been resolved and removed by retention.`,
+      h("a", { class: "btn", href: UI.listUrl(), text: "Back to the list" })));
+  }
+
+  function fact(label, ...value) {
+    return h("div", { class: "fact" }, h("dt", { text: label }), h("dd", {}, value));
+  }
+
+  function render(error) {
+    document.title = `${error.exception_type} · Monlight Error Tracker`;
+    const status = h("span", { id: "status" }, UI.statusBadge(error.resolved));
+    const actions = h("div", { class: "actions", id: "actions" });
+    showActions(error, actions, status);
+
+    const occurrences = error.occurrences || [];
+    UI.mount(
+      backLink(),
+      h("section", { class: "card detail-head", "aria-labelledby": "error-type" },
+        h("div", { class: "title-row" },
+          h("h1", { class: "error-type", id: "error-type", text: error.exception_type }),
+          UI.sourceBadge(error.source), status),
+        h("p", { class: "error-message", id: "error-message" },
+          error.message || h("span", { class: "muted", text: "(no message)" })),
+        h("div", { class: "head-foot" },
+          h("dl", { class: "facts" },
+            fact("Project", h("span", { class: "project", text: error.project })),
+            fact("Events", h("span", { id: "count", text: error.count.toLocaleString("en-US") })),
+            fact("First seen", timeEl(error.first_seen)),
+            fact("Last seen", timeEl(error.last_seen)),
+            fact("Fingerprint", h("code", { class: "fingerprint", title: error.fingerprint,
+              text: (error.fingerprint || "").slice(0, 12) }))),
+          actions)),
+      h("section", { class: "card", "aria-labelledby": "tb-title" },
+        h("h2", { id: "tb-title", text: "Traceback" }),
+        tracebackBlock(error.traceback, "traceback", error.exception_type)),
+      h("section", { class: "occurrences", "aria-labelledby": "occ-title" },
+        h("h2", { id: "occ-title" }, "Occurrences ",
+          h("span", { class: "muted count-note", text: occurrences.length < error.count
+            ? `latest ${occurrences.length} of ${error.count.toLocaleString("en-US")}`
+            : UI.plural(occurrences.length, "event") })),
+        occurrences.length
+          ? occurrences.map((o) => occurrence(o, error.traceback))
+          : h("p", { class: "muted", text: "No occurrences are kept for this error." })));
+  }
+
+  function showActions(error, actions, status) {
+    if (error.resolved) {
+      actions.replaceChildren(resolvedNote(error.resolved_at));
+      return;
+    }
+    const button = h("button", { type: "button", class: "btn btn-primary", id: "resolve",
+      text: "Mark as resolved" });
+    const problem = h("p", { class: "alert alert-error", role: "alert", hidden: true });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = "Resolving…";
+      problem.hidden = true;
+      try {
+        await api(`${errorPath}/resolve`, { method: "POST" });
+      } catch (err) {
+        if (err instanceof UI.AuthError) { UI.handleError(err); return; }
+        button.disabled = false;
+        button.textContent = "Mark as resolved";
+        problem.textContent = `Could not resolve: ${err.message}`;
+        problem.hidden = false;
+        return;
+      }
+      status.replaceChildren(UI.statusBadge(true));
+      actions.replaceChildren(resolvedNote(new Date().toISOString().replace(/\.\d+Z$/, "Z")));
+    });
+    actions.replaceChildren(button, problem);
+  }
+
+  function resolvedNote(resolvedAt) {
+    return h("p", { class: "resolved-note", id: "resolved-note" },
+      h("span", { class: "check", "aria-hidden": "true", text: "✓" }), "Resolved ",
+      timeEl(resolvedAt),
+      h("span", { class: "muted", text: " · reopens if it happens again" }));
+  }
+
+  /**
+   * Monospace traceback. Frame lines are darker than source lines so the path
+   * stands out, and the exception line (last in Python, first in JS) is red.
+   */
+  function tracebackBlock(text, id, exceptionType) {
+    if (!text) return h("p", { class: "muted", text: "No traceback was sent." });
+    const lines = text.replace(/\s+$/, "").split("\n");
+    const last = lines.length - 1;
+    const head = exceptionType ? `${exceptionType}:` : null;
+    const isError = (line, i) => i === last || (head !== null && line.startsWith(head));
+    return h("pre", { class: "traceback", id }, h("code", {}, lines.map((line, i) => {
+      const frame = /^\s*(File "|at |\S*@\S+:\d+)/.test(line);
+      const cls = frame ? "tb-frame" : isError(line, i) ? "tb-error" : null;
+      return [cls ? h("span", { class: cls, text: line }) : line, i === last ? "" : "\n"];
+    })));
+  }
+
+  function occurrence(o, mainTraceback) {
+    return h("article", { class: "card occurrence" },
+      h("header", { class: "occ-head" },
+        o.request_method ? h("span", { class: "method", text: o.request_method }) : null,
+        o.request_url
+          ? h("span", { class: "occ-url", title: o.request_url, text: o.request_url })
+          : h("span", { class: "muted", text: "no request URL" }),
+        h("span", { class: "occ-time" }, timeEl(o.timestamp))),
+      h("p", { class: "occ-meta" }, "User ",
+        o.user_id ? h("span", { class: "mono", text: o.user_id }) : "anonymous",
+        " · at ", h("span", { class: "mono", text: o.timestamp })),
+      h("div", { class: "kv-grid" },
+        kvSection("Request headers", o.request_headers),
+        kvSection("Extra", o.extra)),
+      o.traceback && o.traceback !== mainTraceback
+        ? h("details", { class: "occ-tb" }, h("summary", { text: "Traceback of this occurrence" }),
+          tracebackBlock(o.traceback, null, null))
+        : null);
+  }
+
+  const display = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+
+  /** Key/value pairs as a table; anything that is not an object is shown as it is. */
+  function kvSection(title, value) {
+    let body;
+    const isObject = value && typeof value === "object" && !Array.isArray(value);
+    if (value === null || value === undefined || (isObject && !Object.keys(value).length)) {
+      body = h("p", { class: "muted", text: "None" });
+    } else if (isObject) {
+      body = h("table", { class: "kv" }, h("tbody", {}, Object.entries(value).map(([k, v]) =>
+        h("tr", {}, h("th", { scope: "row", text: k }), h("td", { text: display(v) })))));
+    } else {
+      body = h("pre", { class: "kv-raw", text: display(value) });
+    }
+    return h("div", { class: "kv-section" }, h("h3", { text: title }), body);
+  }
+
+  UI.start(load);
+})();

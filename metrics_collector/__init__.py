@@ -1,0 +1,1 @@
+"""Metrics Collector: counter/histogram/gauge points, rolled up per minute and hour."""

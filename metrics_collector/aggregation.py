@@ -1,0 +1,410 @@
+"""The aggregation worker: raw points → minute rows → hour rows, then retention.
+
+Exact and idempotent by construction — rows are rebuilt, never incremented:
+
+* **Which minutes.** Ingestion marks the minutes of a batch dirty
+  (`metrics_dirty_minutes`) in the same commit as the points, so no point
+  can slip past aggregation, however late it comes. A run takes the
+  highest raw id as its horizon and *recomputes* every complete dirty
+  minute from all its raw points up to that id: the minute's rows are
+  deleted and rebuilt in one commit, which also clears the minute unless a
+  point above the horizon has arrived meanwhile. Running twice rebuilds
+  the same rows; a late point dirties its minute again and the next run
+  rebuilds it from every point — exactly what one pass over all of them gives.
+* **Old minutes.** Raw points live RETENTION_RAW hours. `raw_purged_before`
+  is the minute before which raw rows were purged; it moves in the same
+  commit as each purge, and purges stop at the first dirty minute. So every
+  raw point older than it has not been counted yet: for those minutes the
+  points are *merged* into the existing rows (counts, sums, min and max
+  exact; percentiles count-weighted) and deleted in the same commit, so
+  they are never counted twice.
+* **Hours.** A rebuilt minute marks its hour dirty; complete dirty hours
+  are rebuilt in SQL from their minute rows (the spec's roll-up).
+  `minute_purged_before` (an hour, never past the raw horizon or a dirty
+  hour) marks hours whose minute rows are gone: late points there are
+  merged into the hour row directly.
+* **Queries.** `aggregated_through` / `hours_through` say up to where each
+  tier is complete; query.py reads anything newer from the tier below.
+
+Reads use the worker's own read-only connection; writes go through the
+shared writer in short jobs (about CHUNK_POINTS points of minutes, a few
+hours), so ingestion never waits long behind aggregation. Jobs are plain
+SQL (the writer may replay them), and a stop request is honoured between jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from metrics_collector import retention
+from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, from_epoch, hour_of, shift
+from metrics_collector.database import read_state, write_state
+from metrics_collector.ingestion import Catalog
+from metrics_collector.stats import Stats, rollup, summarize
+from shared.db import Database, connect
+from shared.workers import PeriodicWorker
+
+log = logging.getLogger("monlight.metrics_collector.aggregation")
+
+#: Raw points read before a chunk of minute rows is written.
+CHUNK_POINTS = 50_000
+#: Complete hours rebuilt per write job.
+CHUNK_HOURS = 6
+
+AGG_COLUMNS = (
+    "bucket, resolution, name, labels, count, sum, min, max, avg, p50, p95, p99,"
+    " project, type, n_good, n_poor"
+)
+INSERT_AGG = f"INSERT INTO metrics_aggregated ({AGG_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+
+SeriesId = tuple[str, str | None, str | None, str | None]  # name, labels, project, type
+
+
+def agg_row(bucket: str, resolution: str, series: SeriesId, s: Stats) -> tuple[Any, ...]:
+    name, labels, project, kind = series
+    return (bucket, resolution, name, labels, s.count, s.sum, s.min, s.max, s.avg,
+            s.p50, s.p95, s.p99, project, kind, s.n_good, s.n_poor)
+
+
+def group_points(
+    rows: Iterable[tuple[str, str, str | None, str | None, str | None, float]],
+) -> dict[tuple[str, str, str | None, str | None, str | None], list[float]]:
+    """Raw (timestamp, name, labels, project, type, value) → values per (minute, series)."""
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[float]] = {}
+    get = groups.get
+    for ts, name, labels, project, kind, value in rows:
+        key = (ts[:16], name, labels, project, kind)
+        values = get(key)
+        if values is None:
+            groups[key] = [value]
+        else:
+            values.append(value)
+    return groups
+
+
+def minute_rows(
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[float]],
+) -> list[tuple[Any, ...]]:
+    return [
+        agg_row(minute + ":00Z", "minute", (name, labels, project, kind),
+                summarize(name, kind, values))
+        for (minute, name, labels, project, kind), values in groups.items()
+    ]
+
+
+# --- write jobs (plain SQL; the writer may replay them) ---------------------------------------
+
+
+_CLEAN = (
+    "DELETE FROM metrics_dirty_minutes WHERE minute = ? AND NOT EXISTS (SELECT 1 FROM metrics_raw"
+    " WHERE timestamp >= ? AND timestamp < ? AND id > ?)"
+)
+
+
+def clean(conn: sqlite3.Connection, minutes: list[str], up_to_id: int) -> None:
+    """Minutes are clean once counted, unless a point above the run's horizon came in."""
+    conn.executemany(_CLEAN, [(m, m, shift(m, MINUTE), up_to_id) for m in minutes])
+
+
+def replace_minutes(
+    conn: sqlite3.Connection, minutes: list[str], rows: list[tuple[Any, ...]], up_to_id: int
+) -> None:
+    """Rebuild whole minutes: their old rows go, the recomputed ones come in."""
+    conn.executemany(
+        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket = ?",
+        [(m,) for m in minutes],
+    )
+    conn.executemany(INSERT_AGG, rows)
+    clean(conn, minutes, up_to_id)
+    conn.executemany(
+        "INSERT OR IGNORE INTO metrics_dirty_hours (hour) VALUES (?)",
+        sorted({(hour_of(m),) for m in minutes}),
+    )
+
+
+_FIND = (
+    "SELECT id, count, sum, min, max, p50, p95, p99, n_good, n_poor FROM metrics_aggregated"
+    " WHERE resolution = ? AND bucket = ? AND name = ? AND labels IS ? AND project IS ?"
+    " AND type IS ?"
+)
+
+
+def merge_into(
+    conn: sqlite3.Connection, resolution: str, bucket: str, series: SeriesId, delta: Stats
+) -> None:
+    """Fold not-yet-counted points into an existing row of the series, or add one."""
+    row = conn.execute(_FIND, (resolution, bucket, *series)).fetchone()
+    if row is None:
+        conn.execute(INSERT_AGG, agg_row(bucket, resolution, series, delta))
+        return
+    merged = rollup([Stats(*row[1:]), delta])
+    conn.execute(
+        "UPDATE metrics_aggregated SET count = ?, sum = ?, min = ?, max = ?, avg = ?, p50 = ?,"
+        " p95 = ?, p99 = ?, n_good = ?, n_poor = ? WHERE id = ?",
+        (merged.count, merged.sum, merged.min, merged.max, merged.avg, merged.p50,
+         merged.p95, merged.p99, merged.n_good, merged.n_poor, row[0]),
+    )
+
+
+def merge_minute(
+    conn: sqlite3.Connection,
+    minute: str,
+    deltas: list[tuple[SeriesId, Stats]],
+    up_to_id: int,
+    horizons: dict[str, str],
+) -> None:
+    """A minute whose raw points were purged: merge the new ones, then drop them."""
+    hour = hour_of(minute)
+    if hour >= horizons["minute_purged_before"]:
+        for series, delta in deltas:
+            merge_into(conn, "minute", minute, series, delta)
+        conn.execute("INSERT OR IGNORE INTO metrics_dirty_hours (hour) VALUES (?)", (hour,))
+    elif hour >= horizons["hour_purged_before"]:
+        for series, delta in deltas:
+            merge_into(conn, "hour", hour, series, delta)
+    conn.execute(
+        "DELETE FROM metrics_raw WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
+        (minute, shift(minute, MINUTE), up_to_id),
+    )
+    clean(conn, [minute], up_to_id)
+
+
+_ROLLUP_HOUR = f"""
+INSERT INTO metrics_aggregated ({AGG_COLUMNS})
+SELECT ?, 'hour', name, labels, sum(count), sum(sum), min(min), max(max),
+       coalesce(sum(sum) / sum(count), 0),
+       sum(p50 * count) / sum(CASE WHEN p50 IS NOT NULL THEN count END),
+       sum(p95 * count) / sum(CASE WHEN p95 IS NOT NULL THEN count END),
+       sum(p99 * count) / sum(CASE WHEN p99 IS NOT NULL THEN count END),
+       project, type,
+       CASE WHEN count(n_good) = count(*) THEN sum(n_good) END,
+       CASE WHEN count(n_poor) = count(*) THEN sum(n_poor) END
+FROM metrics_aggregated
+WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?
+GROUP BY name, labels, project, type
+"""
+
+
+def rebuild_hours(conn: sqlite3.Connection, hours: list[str], horizons: dict[str, str]) -> None:
+    """Complete dirty hours, rebuilt from their minute rows (the spec's roll-up)."""
+    for hour in hours:
+        if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
+            conn.execute(
+                "DELETE FROM metrics_aggregated WHERE resolution = 'hour' AND bucket = ?", (hour,)
+            )
+            conn.execute(_ROLLUP_HOUR, (hour, hour, shift(hour, HOUR)))
+        conn.execute("DELETE FROM metrics_dirty_hours WHERE hour = ?", (hour,))
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def consecutive_runs(minutes: list[str]) -> list[list[str]]:
+    """Sorted minute buckets split into runs of consecutive minutes (one range scan each)."""
+    runs: list[list[str]] = []
+    previous = ""
+    for minute in minutes:
+        if runs and shift(previous, MINUTE) == minute:
+            runs[-1].append(minute)
+        else:
+            runs.append([minute])
+        previous = minute
+    return runs
+
+
+class Stopped(Exception):
+    """Shutdown asked the run to stop between chunks."""
+
+
+@dataclass
+class RunReport:
+    up_to_id: int = 0
+    minutes: int = 0
+    merged_minutes: int = 0
+    hours: int = 0
+    deleted: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Aggregator:
+    """Runs aggregation + retention every AGGREGATION_INTERVAL seconds on a thread.
+
+    `run_once(now)` is the whole run (tests call it directly with a chosen
+    `now`); a lock keeps runs from overlapping. It is a `Worker` for
+    `create_app`: `start()`, `stop()`, plus `trigger()` to run early.
+    """
+
+    def __init__(self, db: Database, config: SimpleNamespace, catalog: Catalog) -> None:
+        self.db = db
+        self.config = config
+        self.catalog = catalog
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._conn: sqlite3.Connection | None = None
+        self._periodic = PeriodicWorker(
+            "aggregation", self._tick, float(config.aggregation_interval)
+        )
+        self.runs = 0
+
+    # Worker protocol
+    def start(self) -> None:
+        self._periodic.start()
+
+    def trigger(self) -> None:
+        self._periodic.trigger()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._periodic.stop()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _tick(self) -> None:
+        report = self.run_once()
+        if report.minutes or report.hours or any(report.deleted.values()):
+            log.info(
+                "aggregated %d minutes (%d merged late), %d hours in %.2fs; retention %s",
+                report.minutes, report.merged_minutes, report.hours, report.seconds,
+                report.deleted,
+            )
+
+    # helpers
+    def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._conn is None:
+            self._conn = connect(self.db.path, readonly=True)
+        return fn(self._conn)
+
+    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._stopping.is_set():
+            raise Stopped
+        return self.db.writer.submit_sync(fn)
+
+    def state(self) -> dict[str, str]:
+        return self.read(read_state)  # type: ignore[no-any-return]
+
+    def run_once(self, now: float | None = None) -> RunReport:
+        """One full run at time `now` (epoch seconds; default: the clock)."""
+        with self._lock:
+            if self._stopping.is_set():
+                return RunReport()
+            started = time.monotonic()
+            now = time.time() if now is None else now
+            report = RunReport()
+            try:
+                self._run(now, report)
+            except Stopped:
+                log.info("aggregation stopped for shutdown; it resumes on the next start")
+            report.seconds = time.monotonic() - started
+            self.runs += 1
+            return report
+
+    def _run(self, now: float, report: RunReport) -> None:
+        current = floor_epoch(now, MINUTE)
+        state = self.state()
+        top = self.read(lambda c: c.execute("SELECT max(id) FROM metrics_raw").fetchone()[0])
+        report.up_to_id = top or 0
+        dirty = self.read(
+            lambda c: [r[0] for r in c.execute(
+                "SELECT minute FROM metrics_dirty_minutes WHERE minute < ? ORDER BY minute",
+                (current,),
+            )]
+        )
+        horizons = {k: state[k] for k in
+                    ("raw_purged_before", "minute_purged_before", "hour_purged_before")}
+        late = [m for m in dirty if m < horizons["raw_purged_before"]]
+        fresh = [m for m in dirty if m >= horizons["raw_purged_before"]]
+        for minute in late:
+            self._merge_minute(minute, report.up_to_id, horizons)
+        report.merged_minutes = len(late)
+        for run in consecutive_runs(fresh):
+            self._recompute(run, report.up_to_id)
+        report.minutes = len(dirty)
+        if state["aggregated_through"] < current:
+            self.write(lambda c: write_state(c, aggregated_through=current))
+        report.hours = self._hours(hour_of(current), horizons)
+        report.deleted = retention.run(self, now)
+        self.write(lambda c: write_state(c, last_aggregation=from_epoch(now)))
+
+    def _recompute(self, run: list[str], up_to_id: int) -> None:
+        """Rebuild a run of consecutive minutes from raw, one streaming range scan.
+
+        Points are grouped as they stream in; every CHUNK_POINTS points, at the
+        next minute boundary, the finished minutes are written in one job.
+        """
+        done = 0
+
+        def flush(groups: dict[Any, list[float]], before: str | None) -> None:
+            nonlocal done
+            end = len(run) if before is None else bisect_left(run, before, lo=done)
+            minutes, done = run[done:end], end
+            rows = minute_rows(groups)
+            self.write(lambda c: replace_minutes(c, minutes, rows, up_to_id))
+
+        def read(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
+                " WHERE timestamp >= ? AND timestamp < ? AND id <= ? ORDER BY timestamp",
+                (run[0], shift(run[-1], MINUTE), up_to_id),
+            )
+            groups: dict[Any, list[float]] = {}
+            get = groups.get
+            seen = 0
+            current = ""
+            for ts, name, labels, project, kind, value in cursor:
+                minute = ts[:16]
+                if minute != current:
+                    if seen >= CHUNK_POINTS:
+                        flush(groups, minute + ":00Z")
+                        groups = {}
+                        get = groups.get
+                        seen = 0
+                    current = minute
+                key = (minute, name, labels, project, kind)
+                values = get(key)
+                if values is None:
+                    groups[key] = [value]
+                else:
+                    values.append(value)
+                seen += 1
+            flush(groups, None)
+
+        self.read(read)
+
+    def _merge_minute(self, minute: str, up_to_id: int, horizons: dict[str, str]) -> None:
+        """A late minute below the raw horizon: its raw points are all new; merge them."""
+        groups = self.read(
+            lambda c: group_points(c.execute(
+                "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
+                " WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
+                (minute, shift(minute, MINUTE), up_to_id),
+            ))
+        )
+        deltas = [
+            ((name, labels, project, kind), summarize(name, kind, values))
+            for (_, name, labels, project, kind), values in groups.items()
+        ]
+        self.write(lambda c: merge_minute(c, minute, deltas, up_to_id, horizons))
+
+    def _hours(self, before: str, horizons: dict[str, str]) -> int:
+        """Rebuild the complete dirty hours (those before `before`), a few per job."""
+        hours: list[str] = self.read(
+            lambda c: [r[0] for r in c.execute(
+                "SELECT hour FROM metrics_dirty_hours WHERE hour < ? ORDER BY hour", (before,)
+            )]
+        )
+        for i in range(0, len(hours), CHUNK_HOURS):
+            chunk = hours[i:i + CHUNK_HOURS]
+            self.write(lambda c, chunk=chunk: rebuild_hours(c, chunk, horizons))
+        if self.state()["hours_through"] < before:
+            self.write(lambda c: write_state(c, hours_through=before))
+        return len(hours)

@@ -1,0 +1,212 @@
+"""GET /api/dashboard: totals, the busiest metrics, and Web Vitals when there are some.
+
+Web Vitals are `web_vitals_lcp|inp|cls` points labelled `source=browser`
+(the browser relay adds `source`, `page`, `session_id` and `project`
+labels). Their ratings use the standard thresholds; the good / poor sample
+counts are kept on every aggregate (aggregation counts them per minute), so
+the distribution is exact for any period, not just while raw points exist.
+A page view is counted once per vital reported, so `page_views` (and a
+timeseries bucket's `count`) is the largest sample count of the three.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from metrics_collector.buckets import HOUR, hour_of, minute_of
+from metrics_collector.database import read_state
+from metrics_collector.ingestion import MAX_PROJECT
+from metrics_collector.query import DEFAULT_PERIOD, Scope, make_scope, resolve_resolution
+from metrics_collector.stats import VITALS, rate
+from shared.query_params import query_duration, query_optional
+
+TOP = 10
+MAX_PAGES = 50
+SHORT = {"web_vitals_lcp": "lcp", "web_vitals_inp": "inp", "web_vitals_cls": "cls"}
+VITAL_NAMES = tuple(SHORT)
+#: Periods up to an hour chart Web Vitals per minute, longer ones per hour.
+MINUTE_BUCKETS_UP_TO = HOUR
+
+
+@dataclass(slots=True)
+class DashboardQuery:
+    period: str
+    seconds: int
+    project: str | None
+
+
+def parse_dashboard_query(params: QueryParams) -> DashboardQuery:
+    period, seconds = query_duration(params, "period", DEFAULT_PERIOD)
+    return DashboardQuery(period, seconds, query_optional(params, "project", MAX_PROJECT))
+
+
+class VitalAcc:
+    """Samples of one vital in one place (overall, a bucket, a page)."""
+
+    __slots__ = ("count", "sum", "good", "poor", "rated")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = 0.0
+        self.good = 0
+        self.poor = 0
+        self.rated = 0
+
+    def add(self, count: int, total: float, good: int | None, poor: int | None,
+            rated: int | None) -> None:
+        self.count += count
+        self.sum += total
+        if rated:
+            self.good += good or 0
+            self.poor += poor or 0
+            self.rated += rated
+
+    @property
+    def avg(self) -> float | None:
+        return self.sum / self.count if self.count else None
+
+
+def _avg(accs: dict[str, VitalAcc], short: str) -> float | None:
+    acc = accs.get(short)
+    return acc.avg if acc else None
+
+
+def _views(accs: dict[str, VitalAcc]) -> int:
+    return max((a.count for a in accs.values()), default=0)
+
+
+def summary_of(short: str, acc: VitalAcc | None) -> dict[str, Any]:
+    name = "web_vitals_" + short
+    if acc is None or not acc.count:
+        return {"avg": None, "count": 0, "rating": None, "distribution": None}
+    avg = acc.sum / acc.count
+    distribution = None
+    if acc.rated:
+        distribution = {
+            "good": acc.good / acc.rated,
+            "needs-improvement": (acc.rated - acc.good - acc.poor) / acc.rated,
+            "poor": acc.poor / acc.rated,
+        }
+    return {"avg": avg, "count": acc.count, "rating": rate(avg, VITALS[name]),
+            "distribution": distribution}
+
+
+def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any], list[Any]]:
+    where, args = scope.where()
+    totals: dict[tuple[str, Any], list[Any]] = {}
+    for seg in scope.segments:
+        if seg.tier == "raw":
+            sql = ("SELECT name, type, count(*), sum(value) FROM metrics_raw"
+                   f" WHERE timestamp >= ? AND timestamp < ?{where} GROUP BY name, type")
+            params: tuple[Any, ...] = (seg.start, seg.end, *args)
+        else:
+            sql = ("SELECT name, type, sum(count), sum(sum) FROM metrics_aggregated"
+                   f" WHERE resolution = ? AND bucket >= ? AND bucket < ?{where}"
+                   " GROUP BY name, type")
+            params = (seg.tier, seg.start, seg.end, *args)
+        for name, kind, count, total in conn.execute(sql, params):
+            entry = totals.setdefault((name, kind), [0, 0.0])
+            entry[0] += count
+            entry[1] += total
+    return totals
+
+
+_LABEL = "CASE WHEN json_valid(labels) THEN json_extract(labels, '$.{key}') END"
+
+
+def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]:
+    """(bucket, name, page, count, sum, good, poor, rated) for browser Web Vitals."""
+    marks = ", ".join("?" * len(VITAL_NAMES))
+    where, args = "", []
+    if scope.project is not None:
+        # The relay puts the project in a label; direct senders use the field.
+        where = f" AND (project = ? OR {_LABEL.format(key='project')} = ?)"
+        args = [scope.project, scope.project]
+    source = _LABEL.format(key="source")
+    page = _LABEL.format(key="page")
+    out: list[tuple[Any, ...]] = []
+    for seg in scope.segments:
+        if seg.tier == "raw":
+            rows = conn.execute(
+                f"SELECT timestamp, name, {page}, value FROM metrics_raw"
+                f" WHERE name IN ({marks}) AND timestamp >= ? AND timestamp < ?"
+                f" AND {source} = 'browser'{where}",
+                (*VITAL_NAMES, seg.start, seg.end, *args),
+            )
+            for ts, name, pg, value in rows:
+                good_max, poor_min = VITALS[name]
+                out.append((minute_of(ts), name, pg, 1, value, int(value <= good_max),
+                            int(value > poor_min), 1))
+            continue
+        out += conn.execute(
+            f"SELECT bucket, name, {page}, sum(count), sum(sum), sum(n_good), sum(n_poor),"
+            " sum(CASE WHEN n_good IS NOT NULL AND n_poor IS NOT NULL THEN count END)"
+            f" FROM metrics_aggregated WHERE name IN ({marks}) AND resolution = ?"
+            f" AND bucket >= ? AND bucket < ? AND {source} = 'browser'{where}"
+            " GROUP BY bucket, name, 3",
+            (*VITAL_NAMES, seg.tier, seg.start, seg.end, *args),
+        ).fetchall()
+    return out
+
+
+def web_vitals(conn: sqlite3.Connection, scope: Scope) -> dict[str, Any] | None:
+    rows = _vital_rows(conn, scope)
+    if not rows:
+        return None
+    per_minute = scope.seconds <= MINUTE_BUCKETS_UP_TO
+    overall: dict[str, VitalAcc] = {}
+    buckets: dict[str, dict[str, VitalAcc]] = {}
+    pages: dict[Any, dict[str, VitalAcc]] = {}
+    for bucket, name, page, count, total, good, poor, rated in rows:
+        short = SHORT[name]
+        key = bucket if per_minute else hour_of(bucket)
+        for accs in (overall, buckets.setdefault(key, {}), pages.setdefault(page, {})):
+            acc = accs.get(short) or accs.setdefault(short, VitalAcc())
+            acc.add(count, total, good, poor, rated)
+    timeseries = [
+        {"bucket": b, "lcp": _avg(accs, "lcp"), "inp": _avg(accs, "inp"),
+         "cls": _avg(accs, "cls"), "count": _views(accs)}
+        for b, accs in sorted(buckets.items())
+    ]
+    by_page = sorted(
+        ({"page": p, "lcp": _avg(accs, "lcp"), "inp": _avg(accs, "inp"),
+          "cls": _avg(accs, "cls"), "page_views": _views(accs)} for p, accs in pages.items()),
+        key=lambda e: (-e["page_views"], str(e["page"])),
+    )[:MAX_PAGES]
+    return {
+        "summary": {short: summary_of(short, overall.get(short)) for short in SHORT.values()},
+        "timeseries": timeseries,
+        "by_page": by_page,
+    }
+
+
+def dashboard(
+    conn: sqlite3.Connection, q: DashboardQuery, now: float | None = None
+) -> dict[str, Any]:
+    """The read job of GET /api/dashboard."""
+    now = time.time() if now is None else now
+    state = read_state(conn)
+    resolution = resolve_resolution("auto", q.seconds)
+    scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now)
+    totals = _top_metrics(conn, scope)
+    top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))
+    body: dict[str, Any] = {
+        "period": q.period,
+        "summary": {
+            "total_datapoints": sum(count for count, _ in totals.values()),
+            "distinct_metrics": len({name for name, _ in totals}),
+        },
+        "top_metrics": [
+            {"name": name, "type": kind, "count": count, "total": total}
+            for (name, kind), (count, total) in top[:TOP]
+        ],
+    }
+    vitals = web_vitals(conn, scope)
+    if vitals is not None:
+        body["web_vitals"] = vitals
+    return body

@@ -1,0 +1,209 @@
+"""Metrics Collector schema: versions 1-6 as the earlier implementation made them, then ours.
+
+Ours (7+) add what aggregation and cheap reads need: the metric type and
+Web Vitals threshold counts on aggregated rows, a small key/value state
+table (tier marks and purge horizons, see aggregation.py), the dirty
+minute/hour sets, a catalog of (name, type, project) for the names and
+projects lists, received-point counts per minute for /health, and indexes
+that match our queries (dropping the ones that only slowed inserts down).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from metrics_collector.buckets import MINUTE, ceil_hour, floor_epoch, hour_of, shift
+from shared.db import Migration
+
+
+def _backfill_type(conn: sqlite3.Connection) -> None:
+    """7: aggregated rows get a type; old ones take it from raw points of the name, else a guess."""
+    conn.execute("ALTER TABLE metrics_aggregated ADD COLUMN type VARCHAR(20)")
+    conn.execute(
+        "UPDATE metrics_aggregated SET type = coalesce("
+        " (SELECT r.type FROM metrics_raw r WHERE r.name = metrics_aggregated.name LIMIT 1),"
+        " CASE WHEN p50 IS NOT NULL THEN 'histogram' ELSE 'gauge' END)"
+    )
+
+
+_TABLES = """
+CREATE TABLE metrics_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE metrics_dirty_minutes (minute TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE metrics_dirty_hours (hour TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE metric_catalog (
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    project TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, type, project)
+) WITHOUT ROWID;
+CREATE TABLE metrics_received (minute TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _one(conn: sqlite3.Connection, sql: str) -> str | None:
+    row = conn.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def _initial_state(conn: sqlite3.Connection) -> None:
+    """9: state tables, seeded so a database of the earlier implementation carries on.
+
+    Its raw points with no minute row yet become dirty minutes, its minute
+    rows with no hour row dirty hours; everything else counts as aggregated.
+    The purge horizons start at the oldest data kept, so late points for
+    older minutes are merged into existing rows rather than replacing them.
+    """
+    for statement in _TABLES.strip().split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO metrics_dirty_minutes (minute)"
+        " SELECT DISTINCT substr(timestamp, 1, 16) || ':00Z' AS m FROM metrics_raw"
+        " WHERE m NOT IN (SELECT bucket FROM metrics_aggregated WHERE resolution = 'minute')"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO metrics_dirty_hours (hour)"
+        " SELECT DISTINCT substr(bucket, 1, 13) || ':00:00Z' AS h FROM metrics_aggregated"
+        " WHERE resolution = 'minute'"
+        " AND h NOT IN (SELECT bucket FROM metrics_aggregated WHERE resolution = 'hour')"
+    )
+    oldest_raw = _one(conn, "SELECT min(timestamp) FROM metrics_raw")
+    oldest_minute = _one(
+        conn, "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
+    )
+    newest_minute = _one(
+        conn, "SELECT max(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
+    )
+    newest_hour = _one(conn, "SELECT max(bucket) FROM metrics_aggregated WHERE resolution = 'hour'")
+    first_dirty_minute = _one(conn, "SELECT min(minute) FROM metrics_dirty_minutes")
+    first_dirty_hour = _one(conn, "SELECT min(hour) FROM metrics_dirty_hours")
+
+    raw_purged = ""
+    if oldest_raw:
+        raw_purged = oldest_raw[:16] + ":00Z"
+    elif newest_minute:
+        raw_purged = shift(newest_minute, MINUTE)
+    minute_purged = ceil_hour(oldest_minute) if oldest_minute else ""
+    if raw_purged and minute_purged > hour_of(raw_purged):
+        minute_purged = hour_of(raw_purged)
+    aggregated_through = first_dirty_minute or (
+        shift(newest_minute, MINUTE) if newest_minute else ""
+    )
+    hours_through = first_dirty_hour or (shift(newest_hour, 3600) if newest_hour else "")
+    if aggregated_through and hours_through > aggregated_through:
+        hours_through = hour_of(aggregated_through)
+    state = {
+        "aggregated_through": aggregated_through,
+        "hours_through": hours_through,
+        "raw_purged_before": raw_purged,
+        "minute_purged_before": minute_purged,
+        "hour_purged_before": "",
+    }
+    conn.executemany("INSERT INTO metrics_state (key, value) VALUES (?, ?)", state.items())
+    conn.execute(
+        "INSERT OR IGNORE INTO metric_catalog (name, type, project)"
+        " SELECT DISTINCT name, type, coalesce(project, '') FROM metrics_raw"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO metric_catalog (name, type, project)"
+        " SELECT DISTINCT name, type, coalesce(project, '') FROM metrics_aggregated"
+    )
+    since = floor_epoch(time.time() - 86_400, MINUTE)
+    conn.execute(
+        "INSERT INTO metrics_received (minute, count)"
+        " SELECT substr(timestamp, 1, 16) || ':00Z' AS m, count(*) FROM metrics_raw"
+        " WHERE timestamp >= ? GROUP BY m",
+        (since,),
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    # 1: raw points.
+    """
+    CREATE TABLE metrics_raw (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        timestamp DATETIME NOT NULL,
+        name VARCHAR(200) NOT NULL,
+        labels TEXT,
+        value REAL NOT NULL,
+        type VARCHAR(20) NOT NULL
+    );
+    """,
+    # 2: minute and hour aggregates.
+    """
+    CREATE TABLE metrics_aggregated (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        bucket DATETIME NOT NULL,
+        resolution VARCHAR(10) NOT NULL,
+        name VARCHAR(200) NOT NULL,
+        labels TEXT,
+        count INTEGER NOT NULL DEFAULT 0,
+        sum REAL NOT NULL DEFAULT 0,
+        min REAL NOT NULL DEFAULT 0,
+        max REAL NOT NULL DEFAULT 0,
+        avg REAL NOT NULL DEFAULT 0,
+        p50 REAL,
+        p95 REAL,
+        p99 REAL
+    );
+    """,
+    # 3: lookups by time and name.
+    """
+    CREATE INDEX idx_raw_timestamp ON metrics_raw(timestamp);
+    CREATE INDEX idx_raw_name ON metrics_raw(name);
+    CREATE INDEX idx_raw_name_timestamp ON metrics_raw(name, timestamp);
+    CREATE INDEX idx_agg_bucket ON metrics_aggregated(bucket);
+    CREATE INDEX idx_agg_name_resolution ON metrics_aggregated(name, resolution);
+    CREATE INDEX idx_agg_name_resolution_bucket ON metrics_aggregated(name, resolution, bucket);
+    """,
+    # 4: projects on raw points.
+    "ALTER TABLE metrics_raw ADD COLUMN project VARCHAR(100);",
+    # 5: projects on aggregates.
+    "ALTER TABLE metrics_aggregated ADD COLUMN project VARCHAR(100);",
+    # 6: project filters.
+    """
+    CREATE INDEX idx_raw_project ON metrics_raw(project);
+    CREATE INDEX idx_agg_project ON metrics_aggregated(project);
+    """,
+    # 7 (ours): the type of an aggregated series.
+    _backfill_type,
+    # 8 (ours): Web Vitals samples rated good / poor per aggregate (the rest needs improvement).
+    """
+    ALTER TABLE metrics_aggregated ADD COLUMN n_good INTEGER;
+    ALTER TABLE metrics_aggregated ADD COLUMN n_poor INTEGER;
+    """,
+    # 9 (ours): aggregation state, dirty sets, catalog, received counts.
+    _initial_state,
+    # 10 (ours): indexes for tier scans; drop the ones every query here covers otherwise
+    # (name → name_timestamp; raw project is never scanned alone; name_resolution → _bucket).
+    """
+    CREATE INDEX idx_agg_resolution_bucket ON metrics_aggregated(resolution, bucket);
+    DROP INDEX idx_raw_name;
+    DROP INDEX idx_raw_project;
+    DROP INDEX idx_agg_name_resolution;
+    """,
+]
+
+STATE_KEYS = (
+    "aggregated_through",
+    "hours_through",
+    "raw_purged_before",
+    "minute_purged_before",
+    "hour_purged_before",
+    "last_aggregation",
+)
+
+
+def read_state(conn: sqlite3.Connection) -> dict[str, str]:
+    state = dict.fromkeys(STATE_KEYS, "")
+    state.update(conn.execute("SELECT key, value FROM metrics_state").fetchall())
+    return state
+
+
+def write_state(conn: sqlite3.Connection, **values: str) -> None:
+    conn.executemany(
+        "INSERT INTO metrics_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [(key, str(value)) for key, value in values.items()],
+    )

@@ -1,0 +1,196 @@
+"""POST /api/metrics: validate a whole batch, then store it in one executemany.
+
+This is the hot path (hundreds of thousands of points a second), so the
+per-point work is a handful of type checks: no datetime parsing when the
+timestamp is already canonical (checked with a regex, cached per batch),
+and label objects are serialised once with sorted keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from metrics_collector.buckets import minute_of
+from shared.responses import BadRequest
+from shared.timeutil import now_iso, to_iso
+from shared.validate import parse_json
+
+TYPES = frozenset(("counter", "histogram", "gauge"))
+MAX_POINTS = 1000
+MAX_NAME = 200
+MAX_PROJECT = 100
+
+#: A timestamp already in the stored form: only its calendar validity is left to check.
+_CANONICAL = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\dZ")
+_TS_HINT = "an ISO 8601 timestamp such as 2026-01-01T12:00:00Z"
+
+INSERT_RAW = (
+    "INSERT INTO metrics_raw (timestamp, name, labels, value, type, project)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+Row = tuple[str, str, str | None, float, str, str | None]
+SeriesKey = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class Batch:
+    rows: list[Row]
+    #: (name, type, project or "") of every point, for the catalog.
+    series: set[SeriesKey]
+    #: Minute the batch was received in (the /health counter).
+    received: str
+    #: Minute buckets the points fall in: they need (re)aggregation.
+    minutes: list[str]
+
+
+def canonical_labels(labels: dict[str, Any]) -> str | None:
+    """Sorted-key compact JSON; non-string values become their compact JSON text.
+
+    `{"b": "1", "a": 2}` and `{"a": "2", "b": "1"}` give the same text, so
+    they are one series; nested values are kept (the earlier implementation
+    accepted them) as canonical JSON text.
+    """
+    if not labels:
+        return None
+    for value in labels.values():
+        if value.__class__ is not str:
+            sort = orjson.OPT_SORT_KEYS
+            labels = {
+                k: v if v.__class__ is str else orjson.dumps(v, option=sort).decode()
+                for k, v in labels.items()
+            }
+            break
+    return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def normalise_timestamp(text: Any) -> str:
+    """The stored form of an accepted timestamp; ValueError otherwise."""
+    if text.__class__ is not str:
+        raise ValueError
+    if len(text) == 20 and _CANONICAL.fullmatch(text):
+        datetime.fromisoformat(text[:19])  # the calendar check (Feb 30, hour 24)
+        return text
+    return to_iso(text)
+
+
+def parse_batch(body: bytes) -> Batch:
+    """Validate every point; BadRequest names the first bad index and field."""
+    data = parse_json(body)
+    if data.__class__ is not list:
+        raise BadRequest("Request body must be a JSON array of metric points")
+    n = len(data)
+    if not 1 <= n <= MAX_POINTS:
+        raise BadRequest(f"Request body must hold 1 to {MAX_POINTS} points (got {n})")
+    now = now_iso()
+    stamps: dict[str, str] = {}
+    used_now = False
+    rows: list[Row] = []
+    series: set[SeriesKey] = set()
+    append, add, isfinite = rows.append, series.add, math.isfinite
+    for i, point in enumerate(data):
+        if point.__class__ is not dict:
+            raise BadRequest(f"points[{i}] must be an object")
+        name = point.get("name")
+        if name.__class__ is not str or not 0 < len(name) <= MAX_NAME:
+            if name is None:
+                raise BadRequest(f"points[{i}].name is required")
+            raise BadRequest(f"points[{i}].name must be a string of 1 to {MAX_NAME} characters")
+        kind = point.get("type")
+        if kind.__class__ is not str or kind not in TYPES:
+            raise BadRequest(f"points[{i}].type must be one of: counter, histogram, gauge")
+        value = point.get("value")
+        cls = value.__class__
+        if cls is float:
+            if not isfinite(value):
+                raise BadRequest(f"points[{i}].value must be a finite number")
+        elif cls is int:
+            value = float(value)
+        else:
+            raise BadRequest(f"points[{i}].value must be a finite number")
+        labels = point.get("labels")
+        if labels is not None:
+            if labels.__class__ is not dict:
+                raise BadRequest(f"points[{i}].labels must be an object")
+            labels = canonical_labels(labels)
+        project = point.get("project")
+        if project is not None:
+            if project.__class__ is not str or len(project) > MAX_PROJECT:
+                raise BadRequest(
+                    f"points[{i}].project must be a string of at most {MAX_PROJECT} characters"
+                )
+            if not project:
+                project = None
+        ts = point.get("timestamp")
+        if ts is None:
+            ts = now
+            used_now = True
+        else:
+            stored = stamps.get(ts) if ts.__class__ is str else None
+            if stored is None:
+                try:
+                    stored = stamps[ts] = normalise_timestamp(ts)
+                except ValueError:
+                    raise BadRequest(f"points[{i}].timestamp must be {_TS_HINT}") from None
+            ts = stored
+        append((ts, name, labels, value, kind, project))
+        add((name, kind, project or ""))
+    minutes = {minute_of(ts) for ts in stamps.values()}
+    if used_now:
+        minutes.add(minute_of(now))
+    return Batch(rows, series, minute_of(now), sorted(minutes))
+
+
+class Catalog:
+    """The (name, type, project) triples known to be in `metric_catalog`.
+
+    Ingestion inserts only triples missing here, so a batch usually costs no
+    catalog write at all. The set is filled after a commit (a write job may
+    be replayed, so jobs must not change it) and cleared when retention prunes.
+    """
+
+    def __init__(self) -> None:
+        self.known: set[SeriesKey] = set()
+        self.lock = threading.Lock()
+
+    def remember(self, keys: list[SeriesKey]) -> None:
+        with self.lock:
+            self.known.update(keys)
+
+    def forget(self) -> None:
+        with self.lock:
+            self.known.clear()
+
+
+def store(conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey]) -> list[SeriesKey]:
+    """The write job: one executemany for the points, plus small upserts.
+
+    The points' minutes are marked dirty in the same commit, so aggregation
+    can never miss a point, however late it arrives.
+
+    Returns the catalog triples it added, for the caller to remember once committed.
+    """
+    conn.executemany(INSERT_RAW, batch.rows)
+    conn.executemany(
+        "INSERT OR IGNORE INTO metrics_dirty_minutes (minute) VALUES (?)",
+        [(m,) for m in batch.minutes],
+    )
+    conn.execute(
+        "INSERT INTO metrics_received (minute, count) VALUES (?, ?)"
+        " ON CONFLICT(minute) DO UPDATE SET count = count + excluded.count",
+        (batch.received, len(batch.rows)),
+    )
+    new = [key for key in batch.series if key not in known]
+    if new:
+        conn.executemany(
+            "INSERT OR IGNORE INTO metric_catalog (name, type, project) VALUES (?, ?, ?)", new
+        )
+    return new

@@ -1,0 +1,243 @@
+"""GET /api/metrics, /api/metrics/names, /api/projects and the /health figures.
+
+A period is read from the tiers that are complete for it and, past their
+`*_through` marks, from the tier below — down to raw points — so the answer
+includes the minute that is still filling (a point sent a second ago shows)
+and never counts a point twice. Series are merged per bucket: counts and
+sums add, min/max of all, avg = sum/count, percentiles count-weighted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, hour_of, shift
+from metrics_collector.database import read_state
+from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
+from metrics_collector.stats import Accumulator, summarize
+from shared.query_params import query_duration, query_optional, query_required
+from shared.responses import BadRequest
+from shared.validate import query_choice
+
+DEFAULT_PERIOD = "24h"
+#: `auto` resolution switches to hours beyond this period.
+AUTO_MINUTE_LIMIT = 24 * HOUR
+LABELS_HINT = "Query parameter 'labels' must look like key:value,key2:value2"
+
+
+def parse_label_filter(raw: str | None) -> list[tuple[str, str]]:
+    """`key:value,key2:value2` → pairs (split at the first colon; spaces around trimmed)."""
+    if raw is None or raw == "":
+        return []
+    pairs: list[tuple[str, str]] = []
+    for part in raw.split(","):
+        key, sep, value = part.partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise BadRequest(LABELS_HINT)
+        pairs.append((key, value))
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Read [start, end) from one tier: 'hour', 'minute' or 'raw'."""
+
+    tier: str
+    start: str
+    end: str
+
+
+def plan(resolution: str, start: str, now: float, state: dict[str, str]) -> list[Segment]:
+    """Which tier answers which part of [start, now], given how far aggregation got."""
+    end = shift(floor_epoch(now, MINUTE), MINUTE)  # the current minute, still filling
+    minutes_done = state["aggregated_through"]
+    segments: list[Segment] = []
+    lower = start
+    if resolution == "hour":
+        hours_done = min(state["hours_through"], minutes_done)
+        if lower < hours_done:
+            segments.append(Segment("hour", lower, min(hours_done, end)))
+            lower = hours_done
+    if lower < minutes_done:
+        segments.append(Segment("minute", lower, min(minutes_done, end)))
+        lower = minutes_done
+    if lower < end:
+        segments.append(Segment("raw", lower, end))
+    return [s for s in segments if s.start < s.end]
+
+
+@dataclass(slots=True)
+class Scope:
+    """What a query covers: the period, the tier plan, the series filters."""
+
+    period: str
+    seconds: int
+    resolution: str
+    start: str
+    segments: list[Segment]
+    project: str | None = None
+    labels: list[tuple[str, str]] = field(default_factory=list)
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions (leading AND) for project and labels."""
+        sql, args = "", []
+        if self.project is not None:
+            sql += " AND project = ?"
+            args.append(self.project)
+        for key, value in self.labels:
+            # Stored labels are JSON objects of strings; match pairs in any key order.
+            sql += (
+                " AND CASE WHEN json_valid(labels) THEN EXISTS (SELECT 1 FROM json_each(labels)"
+                " WHERE json_each.key = ? AND json_each.value = ?) ELSE 0 END"
+            )
+            args += [key, value]
+        return sql, args
+
+
+def resolve_resolution(requested: str, seconds: int) -> str:
+    if requested == "auto":
+        return "minute" if seconds <= AUTO_MINUTE_LIMIT else "hour"
+    return requested
+
+
+def start_of(seconds: int, resolution: str, now: float) -> str:
+    return floor_epoch(now - seconds, MINUTE if resolution == "minute" else HOUR)
+
+
+@dataclass(slots=True)
+class MetricsQuery:
+    name: str
+    period: str
+    seconds: int
+    resolution: str  # minute | hour | auto
+    project: str | None
+    labels: list[tuple[str, str]]
+
+
+def parse_metrics_query(params: QueryParams) -> MetricsQuery:
+    name = query_required(params, "name", MAX_NAME)
+    period, seconds = query_duration(params, "period", DEFAULT_PERIOD)
+    return MetricsQuery(
+        name=name,
+        period=period,
+        seconds=seconds,
+        resolution=query_choice(params, "resolution", ("minute", "hour", "auto"), "auto"),
+        project=query_optional(params, "project", MAX_PROJECT),
+        labels=parse_label_filter(params.get("labels")),
+    )
+
+
+def make_scope(
+    state: dict[str, str],
+    period: str,
+    seconds: int,
+    resolution: str,
+    project: str | None,
+    labels: list[tuple[str, str]] | None = None,
+    now: float | None = None,
+) -> Scope:
+    now = time.time() if now is None else now
+    start = start_of(seconds, resolution, now)
+    return Scope(period, seconds, resolution, start, plan(resolution, start, now, state),
+                 project, labels or [])
+
+
+_AGG_SELECT = (
+    "SELECT {bucket}, sum(count), sum(sum), min(min), max(max),"
+    " sum(p50 * count), sum(CASE WHEN p50 IS NOT NULL THEN count END),"
+    " sum(p95 * count), sum(CASE WHEN p95 IS NOT NULL THEN count END),"
+    " sum(p99 * count), sum(CASE WHEN p99 IS NOT NULL THEN count END)"
+    " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ? AND bucket < ?"
+)
+
+
+def raw_series(
+    conn: sqlite3.Connection, scope: Scope, segment: Segment, names: tuple[str, ...]
+) -> Iterator[tuple[str, str, str | None, str | None, str | None, list[float]]]:
+    """Raw points of a segment as (minute, name, labels, project, type, values) series."""
+    where, args = scope.where()
+    marks = ", ".join("?" * len(names))
+    cursor = conn.execute(
+        "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
+        f" WHERE name IN ({marks}) AND timestamp >= ? AND timestamp < ?{where}",
+        (*names, segment.start, segment.end, *args),
+    )
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[float]] = {}
+    for ts, name, labels, project, kind, value in cursor:
+        groups.setdefault((ts[:16], name, labels, project, kind), []).append(value)
+    for (minute, name, labels, project, kind), values in groups.items():
+        yield minute + ":00Z", name, labels, project, kind, values
+
+
+def query_metrics(
+    conn: sqlite3.Connection, q: MetricsQuery, now: float | None = None
+) -> dict[str, Any]:
+    """The read job of GET /api/metrics."""
+    state = read_state(conn)
+    resolution = resolve_resolution(q.resolution, q.seconds)
+    scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
+    where, args = scope.where()
+    buckets: dict[str, Accumulator] = {}
+    to_bucket = hour_of if resolution == "hour" else None
+    for segment in scope.segments:
+        if segment.tier == "raw":
+            for minute, name, _labels, _project, kind, values in raw_series(
+                conn, scope, segment, (q.name,)
+            ):
+                bucket = to_bucket(minute) if to_bucket else minute
+                acc = buckets.get(bucket) or buckets.setdefault(bucket, Accumulator())
+                acc.add(summarize(name, kind, values))
+            continue
+        expr = "bucket" if segment.tier == resolution else "substr(bucket, 1, 13) || ':00:00Z'"
+        rows = conn.execute(
+            _AGG_SELECT.format(bucket=expr) + where + " GROUP BY 1",
+            (q.name, segment.tier, segment.start, segment.end, *args),
+        )
+        for bucket, count, total, lo, hi, w50, c50, w95, c95, w99, c99 in rows:
+            acc = buckets.get(bucket) or buckets.setdefault(bucket, Accumulator())
+            acc.add_partial(count, total, lo, hi, (w50, w95, w99), (c50, c95, c99))
+    return {
+        "name": q.name,
+        "resolution": resolution,
+        "period": q.period,
+        "data": [buckets[b].result(b) for b in sorted(buckets)],
+    }
+
+
+def list_names(conn: sqlite3.Connection, project: str | None) -> list[dict[str, str]]:
+    if project is None:
+        rows = conn.execute("SELECT DISTINCT name, type FROM metric_catalog ORDER BY name, type")
+    else:
+        rows = conn.execute(
+            "SELECT DISTINCT name, type FROM metric_catalog WHERE project = ?"
+            " ORDER BY name, type",
+            (project,),
+        )
+    return [{"name": name, "type": kind} for name, kind in rows]
+
+
+def list_projects(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT project FROM metric_catalog WHERE project != '' ORDER BY project"
+    )
+    return [r[0] for r in rows]
+
+
+def health_figures(conn: sqlite3.Connection, now: float | None = None) -> dict[str, Any]:
+    """Points received in the last 24 h (from per-minute counts) and the last run's time."""
+    now = time.time() if now is None else now
+    since = floor_epoch(now - 24 * HOUR, MINUTE)
+    received = conn.execute(
+        "SELECT coalesce(sum(count), 0) FROM metrics_received WHERE minute > ?", (since,)
+    ).fetchone()[0]
+    last = conn.execute(
+        "SELECT value FROM metrics_state WHERE key = 'last_aggregation'"
+    ).fetchone()
+    return {"metrics_received_24h": received, "last_aggregation": last[0] if last else None}

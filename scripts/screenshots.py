@@ -1,0 +1,342 @@
+"""README screenshots of each service's web UI, taken with headless Debian chromium.
+
+    .venv/bin/python scripts/screenshots.py               # every service below
+    .venv/bin/python scripts/screenshots.py error_tracker # just one
+
+Each service has one function `shoot_<service>(browser, out_dir, work_dir)` that
+starts the real service (`python -m <package>` on loopback), fills it with
+realistic sample data through its API and saves PNGs into docs/screenshots/.
+Add yours to SHOOTERS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+
+from tests.browser import DESKTOP, launch_chromium, open_page  # noqa: E402
+from tests.helpers import ServiceProcess, tracker_env  # noqa: E402
+
+OUT_DIR = ROOT / "docs" / "screenshots"
+API_KEY = "test-key"  # tracker_env's key
+
+# ---- Error Tracker ------------------------------------------------------------
+
+PY_ORDER_TB = """Traceback (most recent call last):
+  File "/app/.venv/lib/python3.12/site-packages/starlette/routing.py", line 74, in app
+    response = await func(request)
+  File "/app/shop/api/orders.py", line 88, in get_order
+    return JSONResponse(serialize_order(order))
+  File "/app/shop/api/serializers.py", line 41, in serialize_order
+    "shipping": format_address(order.meta["shipping_address"]),
+KeyError: 'shipping_address'
+"""
+
+PY_SIGNUP_TB = """Traceback (most recent call last):
+  File "/app/shop/api/accounts.py", line 57, in signup
+    user = await users.create(email=form.email, password=form.password)
+  File "/app/shop/db/users.py", line 23, in create
+    await conn.execute(INSERT_USER, (email, hash_password(password)))
+  File "/app/.venv/lib/python3.12/site-packages/psycopg/cursor_async.py", line 97, in execute
+    raise ex.with_traceback(None)
+psycopg.errors.UniqueViolation: duplicate key value violates unique constraint "users_email_key"
+DETAIL:  Key (email)=(ana@example.com) already exists.
+"""
+
+PY_INVOICE_TB = """Traceback (most recent call last):
+  File "/app/billing/worker.py", line 132, in run_job
+    invoice = build_invoice(customer, period)
+  File "/app/billing/invoices.py", line 64, in build_invoice
+    unit_price = plan.monthly_price / plan.seats
+ZeroDivisionError: division by zero
+"""
+
+PY_STRIPE_TB = """Traceback (most recent call last):
+  File "/app/billing/payments.py", line 45, in charge
+    response = await client.post("/v1/payment_intents", data=payload)
+  File "/app/.venv/lib/python3.12/site-packages/httpx/_client.py", line 1905, in post
+    return await self.request("POST", url, data=data)
+  File "/app/.venv/lib/python3.12/site-packages/httpx/_transports/default.py", line 72, in map
+    raise mapped_exc(message) from exc
+httpx.ReadTimeout: The read operation timed out
+"""
+
+PY_LOCKED_TB = """Traceback (most recent call last):
+  File "/app/shop/tasks/cleanup.py", line 19, in purge_sessions
+    conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+sqlite3.OperationalError: database is locked
+"""
+
+JS_CART_STACK = """TypeError: Cannot read properties of undefined (reading 'map')
+    at CartList (https://shop.example.com/assets/index-4f2a1c.js:112:18)
+    at renderWithHooks (https://shop.example.com/assets/vendor-9b1e77.js:2:40112)
+    at updateFunctionComponent (https://shop.example.com/assets/vendor-9b1e77.js:2:43541)
+    at Array.map (<anonymous>)
+"""
+
+JS_CHUNK_STACK = """ChunkLoadError: Loading chunk 812 failed.
+(error: https://shop.example.com/assets/812.c1d0e2.js)
+    at __webpack_require__.f.j (https://shop.example.com/assets/runtime-3aa1.js:1:2981)
+    at https://shop.example.com/assets/runtime-3aa1.js:1:1120
+"""
+
+JS_GTAG_STACK = """ReferenceError: gtag is not defined
+    at trackSignup (https://example.com/js/main.js:48:5)
+    at HTMLFormElement.<anonymous> (https://example.com/js/main.js:91:7)
+"""
+
+BROWSER_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    "Referer": "https://shop.example.com/products/linen-shirt",
+}
+
+
+def _server(method: str, url: str, user: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "request_method": method,
+        "request_url": url,
+        "request_headers": {
+            "User-Agent": "okhttp/4.12.0" if "mobile" in extra else "Mozilla/5.0 (X11; Linux)",
+            "Accept": "application/json",
+            "X-Request-Id": "9f1c2a7e-41d3-4b1e-a7c0-3c2e51f0d8a4",
+        },
+        "user_id": user,
+        "extra": {"environment": "production", "release": "2026.11.3", **extra},
+    }
+
+
+def _browser(url: str, session: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "request_method": "BROWSER",
+        "request_url": url,
+        "request_headers": BROWSER_HEADERS,
+        "extra": {"session_id": session, "viewport": "1440x900", **extra},
+    }
+
+
+#: (report, occurrences, first seen ago, last seen ago, resolved)
+TRACKER_SAMPLES: list[tuple[dict[str, Any], int, timedelta, timedelta, bool]] = [
+    (
+        {
+            "project": "shop-api",
+            "exception_type": "KeyError",
+            "message": "'shipping_address'",
+            "traceback": PY_ORDER_TB,
+            **_server(
+                "GET",
+                "https://api.shop.example.com/v1/orders/48213",
+                "user_1842",
+                order_id=48213,
+                region="eu-west",
+            ),
+        },
+        17,
+        timedelta(days=2, hours=3),
+        timedelta(minutes=4),
+        False,
+    ),
+    (
+        {
+            "project": "storefront",
+            "exception_type": "TypeError",
+            "message": "Cannot read properties of undefined (reading 'map')",
+            "traceback": JS_CART_STACK,
+            **_browser("https://shop.example.com/cart", "s-7f3a91"),
+        },
+        41,
+        timedelta(hours=6),
+        timedelta(minutes=11),
+        False,
+    ),
+    (
+        {
+            "project": "billing",
+            "exception_type": "ZeroDivisionError",
+            "message": "division by zero",
+            "traceback": PY_INVOICE_TB,
+            "extra": {"job": "monthly-invoices", "customer_id": "cus_2931"},
+        },
+        3,
+        timedelta(days=1, hours=1),
+        timedelta(hours=2),
+        False,
+    ),
+    (
+        {
+            "project": "shop-api",
+            "exception_type": "psycopg.errors.UniqueViolation",
+            "message": 'duplicate key value violates unique constraint "users_email_key"\n'
+            "DETAIL:  Key (email)=(ana@example.com) already exists.",
+            "traceback": PY_SIGNUP_TB,
+            **_server("POST", "https://api.shop.example.com/v1/signup", None, mobile=True),
+        },
+        6,
+        timedelta(days=5),
+        timedelta(hours=3),
+        False,
+    ),
+    (
+        {
+            "project": "storefront",
+            "exception_type": "ChunkLoadError",
+            "message": "Loading chunk 812 failed.",
+            "traceback": JS_CHUNK_STACK,
+            **_browser("https://shop.example.com/checkout", "s-02bd44"),
+        },
+        9,
+        timedelta(days=3),
+        timedelta(hours=5),
+        False,
+    ),
+    (
+        {
+            "project": "billing",
+            "exception_type": "httpx.ReadTimeout",
+            "message": "The read operation timed out",
+            "traceback": PY_STRIPE_TB,
+            "extra": {"provider": "stripe", "attempt": 3},
+        },
+        2,
+        timedelta(days=8),
+        timedelta(hours=20),
+        False,
+    ),
+    (
+        {
+            "project": "marketing-site",
+            "exception_type": "ReferenceError",
+            "message": "gtag is not defined",
+            "traceback": JS_GTAG_STACK,
+            **_browser("https://example.com/pricing", "s-99e0c1"),
+        },
+        1,
+        timedelta(days=1, hours=4),
+        timedelta(days=1, hours=4),
+        False,
+    ),
+    (
+        {
+            "project": "shop-api",
+            "exception_type": "sqlite3.OperationalError",
+            "message": "database is locked",
+            "traceback": PY_LOCKED_TB,
+        },
+        4,
+        timedelta(days=12),
+        timedelta(days=6),
+        True,
+    ),
+]
+
+
+def seed_tracker(url: str, db_path: Path) -> dict[str, int]:
+    """Report the sample errors through the API, then spread their times out.
+
+    The API stamps everything "now"; the README should show a lived-in tracker,
+    so first/last seen and occurrence times are moved back in the database.
+    """
+    ids: dict[str, int] = {}
+    headers = {"X-API-Key": API_KEY}
+    now = datetime.now(UTC).replace(microsecond=0)
+    iso = lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        for report, times, _, _, resolved in TRACKER_SAMPLES:
+            for n in range(times):
+                body = dict(report)
+                if report.get("user_id"):
+                    body["user_id"] = f"user_{1842 + n * 37}"
+                error_id = client.post("/api/errors", json=body).raise_for_status().json()["id"]
+            ids[report["exception_type"]] = error_id
+            if resolved:
+                client.post(f"/api/errors/{error_id}/resolve").raise_for_status()
+    with sqlite3.connect(db_path, timeout=10) as conn:
+        for report, _, first_ago, last_ago, resolved in TRACKER_SAMPLES:
+            error_id = ids[report["exception_type"]]
+            first, last = now - first_ago, now - last_ago
+            conn.execute(
+                "UPDATE errors SET first_seen = ?, last_seen = ?, resolved_at = ? WHERE id = ?",
+                (
+                    iso(first),
+                    iso(last),
+                    iso(last + timedelta(hours=1)) if resolved else None,
+                    error_id,
+                ),
+            )
+            occurrence_ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM error_occurrences WHERE error_id = ? ORDER BY id DESC",
+                    (error_id,),
+                )
+            ]
+            for i, occurrence_id in enumerate(occurrence_ids):
+                moment = last - timedelta(minutes=37 * i * i)
+                conn.execute(
+                    "UPDATE error_occurrences SET timestamp = ? WHERE id = ?",
+                    (iso(max(moment, first)), occurrence_id),
+                )
+    return ids
+
+
+def shoot_error_tracker(browser: Browser, out_dir: Path, work_dir: Path) -> list[Path]:
+    env = tracker_env(work_dir)
+    with ServiceProcess("error_tracker", env) as service:
+        ids = seed_tracker(service.url, Path(env["DATABASE_PATH"]))
+        page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 560})
+        try:
+            page.goto(service.url + "/")
+            page.fill("#api-key", API_KEY)
+            page.click("#key-form button[type=submit]")
+            page.wait_for_selector(".error-row")
+            page.mouse.move(1, 1)  # no hover highlight in the picture
+            list_png = out_dir / "error-tracker-list.png"
+            page.screenshot(path=str(list_png))
+            page.click(f'.error-row[data-id="{ids["KeyError"]}"] .c-message')
+            page.wait_for_selector("#traceback")
+            detail_png = out_dir / "error-tracker-detail.png"
+            page.set_viewport_size({"width": DESKTOP["width"], "height": 1000})
+            page.screenshot(path=str(detail_png))
+        finally:
+            page.context.close()
+    return [list_png, detail_png]
+
+
+# ---- all services -----------------------------------------------------------------
+
+Shooter = Callable[[Browser, Path, Path], list[Path]]
+SHOOTERS: dict[str, Shooter] = {"error_tracker": shoot_error_tracker}
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(SHOOTERS)
+    unknown = [name for name in wanted if name not in SHOOTERS]
+    if unknown:
+        print(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SHOOTERS)}")
+        return 2
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for name in wanted:
+                with tempfile.TemporaryDirectory(prefix=f"shots-{name}-") as work:
+                    for path in SHOOTERS[name](browser, OUT_DIR, Path(work)):
+                        print(f"wrote {path.relative_to(ROOT)}")
+        finally:
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,56 @@
+"""Helpers for the Error Tracker tests: report bodies, stored rows, timed inserts."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+from starlette.testclient import TestClient
+
+from error_tracker.ingestion import Outcome, parse_report, store
+
+PY_TB = 'Traceback (most recent call last):\n  File "app.py", line 10, in f\nValueError: x\n'
+
+
+def report(**over: Any) -> dict[str, Any]:
+    """A valid report; keyword arguments override or add fields."""
+    body: dict[str, Any] = {
+        "project": "shop",
+        "exception_type": "ValueError",
+        "message": "bad",
+        "traceback": PY_TB,
+    }
+    body.update(over)
+    return body
+
+
+def at_line(line: int, **over: Any) -> dict[str, Any]:
+    """A report whose traceback points at `line`, so each line is its own group."""
+    tb = f'Traceback (most recent call last):\n  File "app.py", line {line}, in f\nE: x\n'
+    return report(traceback=tb, **over)
+
+
+def db_path(client: TestClient) -> str:
+    return str(client.app.state.config.database_path)  # type: ignore[attr-defined]
+
+
+def row_counts(client: TestClient) -> tuple[int, int]:
+    """(errors, error_occurrences) as stored, read on a separate connection."""
+    with sqlite3.connect(db_path(client)) as conn:
+        errors = conn.execute("SELECT count(*) FROM errors").fetchone()[0]
+        occurrences = conn.execute("SELECT count(*) FROM error_occurrences").fetchone()[0]
+    return errors, occurrences
+
+
+def store_at(client: TestClient, when: str, **body: Any) -> Outcome:
+    """Ingest a report through the real writer at a chosen time (listing order, since)."""
+    parsed = parse_report(orjson.dumps(report(**body)))
+    db = client.app.state.db  # type: ignore[attr-defined]
+    return db.writer.submit_sync(lambda conn: store(conn, parsed, now=when))  # type: ignore[no-any-return]
+
+
+def execute(client: TestClient, sql: str, *args: Any) -> None:
+    """Change stored rows behind the API (e.g. age a resolved_at) via the writer."""
+    db = client.app.state.db  # type: ignore[attr-defined]
+    db.writer.submit_sync(lambda conn: conn.execute(sql, args))

@@ -1,0 +1,91 @@
+"""A 2xx means committed: kill -9 under load loses no acknowledged error."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import AUTH
+from tests.helpers import ServiceProcess, tracker_env, wait_until
+
+TOTAL = 2000
+CONCURRENCY = 16
+KILL_AFTER = 400
+
+
+def body(n: int) -> dict[str, str]:
+    return {
+        "project": "load",
+        "exception_type": f"LoadError{n}",
+        "message": f"request {n}",
+        "traceback": f'Traceback (most recent call last):\n  File "load.py", line {n + 1}, in f\n',
+    }
+
+
+def stored_fingerprints(service: ServiceProcess) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with httpx.Client(base_url=service.url, headers=AUTH, timeout=10) as api:
+        for offset in itertools.count(0, 200):
+            page = api.get(
+                "/api/errors", params={"resolved": "all", "limit": 200, "offset": offset}
+            ).json()
+            found.update({e["fingerprint"]: e["id"] for e in page["errors"]})
+            if offset + 200 >= page["total"]:
+                return found
+    raise AssertionError("unreachable")
+
+
+def test_acknowledged_errors_survive_kill_9(tmp_path: Path) -> None:
+    env = tracker_env(tmp_path)
+    service = ServiceProcess("error_tracker", env).start()
+    acked: dict[str, int] = {}
+    failures: list[str] = []
+    numbers = iter(range(TOTAL))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(base_url=service.url, headers=AUTH, timeout=10) as client:
+            while True:
+                with lock:
+                    n = next(numbers, None)
+                if n is None:
+                    return
+                try:
+                    r = client.post("/api/errors", json=body(n))
+                except httpx.TransportError as exc:
+                    with lock:
+                        failures.append(type(exc).__name__)
+                    return  # the server is gone
+                if r.status_code // 100 == 2:
+                    data = r.json()
+                    assert data["status"] == "created", data
+                    with lock:
+                        acked[data["fingerprint"]] = data["id"]
+
+    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(acked) >= KILL_AFTER, timeout=30, what="first acknowledgements")
+        service.kill9()
+    finally:
+        for t in threads:
+            t.join(30)
+    assert failures, "the kill landed after the load finished; nothing was in flight"
+    assert KILL_AFTER <= len(acked) < TOTAL
+
+    restarted = ServiceProcess("error_tracker", env).start()
+    try:
+        stored = stored_fingerprints(restarted)
+        missing = [fp for fp in acked if fp not in stored]
+        assert not missing, f"{len(missing)} acknowledged errors lost, e.g. {missing[:3]}"
+        assert all(stored[fp] == error_id for fp, error_id in acked.items())
+        # The restarted service keeps working on the same database.
+        with httpx.Client(base_url=restarted.url, headers=AUTH, timeout=10) as api:
+            again = api.post("/api/errors", json=body(0))
+            assert again.status_code in (200, 201)
+    finally:
+        assert restarted.stop() == 0

@@ -1,0 +1,102 @@
+"""`python -m <service>` as an operator runs it: start-up errors, healthcheck, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from error_tracker.app import build
+from shared.server import redact
+from tests.conftest import AUTH, tracker_config
+from tests.helpers import ROOT, ServiceProcess, free_port, tracker_env
+
+
+def run_module(
+    *args: str, env: dict[str, str], timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "PORT", "LOG_LEVEL")}
+    return subprocess.run([sys.executable, "-m", "error_tracker", *args], env={**base, **env},
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"API_KEY": "k", "PORT": "abc"}, "PORT"),
+        ({"PORT": "0"}, "API_KEY"),
+        ({"API_KEY": "k", "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"API_KEY": "k", "RATE_LIMIT": "-1"}, "RATE_LIMIT"),
+    ],
+)
+def test_bad_configuration_exits_1_with_one_line(
+    tmp_path: Path, env: dict[str, str], named: str
+) -> None:
+    done = run_module(env={**env, "DATABASE_PATH": str(tmp_path / "e.db")})
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert named in lines[0]
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "e.db").exists()  # nothing was started
+
+
+def test_unknown_argument_prints_usage(tmp_path: Path) -> None:
+    done = run_module("--bogus", env={"API_KEY": "k"})
+    assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_healthcheck_fails_fast_when_nothing_listens() -> None:
+    start = time.monotonic()
+    done = run_module("--healthcheck", env={"PORT": str(free_port())})
+    assert time.monotonic() - start < 5
+    assert done.returncode == 1
+    assert len(done.stdout.strip().splitlines()) == 1 and "unhealthy" in done.stdout
+
+
+def test_running_service_healthcheck_sigterm_and_no_key_in_logs(tmp_path: Path) -> None:
+    secret = "very-secret-key-123"
+    env = tracker_env(tmp_path, API_KEY=secret, LOG_LEVEL="debug")
+    service = ServiceProcess("error_tracker", env).start()
+    try:
+        start = time.monotonic()
+        done = run_module("--healthcheck", env={"PORT": str(service.port)})
+        assert time.monotonic() - start < 5
+        assert done.returncode == 0, done.stdout
+        assert len(done.stdout.strip().splitlines()) == 1
+
+        with httpx.Client(base_url=service.url, timeout=10) as client:
+            r = client.post("/api/errors", params={"api_key": secret}, json={
+                "project": "p", "exception_type": "E", "message": "before stop",
+                "traceback": ""})
+            assert r.status_code == 201
+            assert client.get("/api/errors", params={"api_key": secret}).status_code == 200
+            assert client.get("/api/errors", headers={**AUTH}).status_code == 401
+    finally:
+        code = service.stop()
+    assert code == 0
+    log = service.log()
+    assert secret not in log
+    assert "api_key=" in log  # the request was logged, with the key redacted
+    with sqlite3.connect(tmp_path / "errors.db") as conn:
+        assert conn.execute("SELECT message FROM errors").fetchall() == [("before stop",)]
+
+
+def test_database_directory_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "errors.db"
+    with TestClient(build(tracker_config(tmp_path, DATABASE_PATH=str(path)))) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+    assert path.exists()
+
+
+def test_redact_hides_keys_in_urls() -> None:
+    line = "GET /api/errors?project=p&api_key=abc123&limit=5 HTTP/1.1"
+    assert redact(line) == "GET /api/errors?project=p&api_key=[redacted]&limit=5 HTTP/1.1"
+    assert redact("/x?api_key=") == "/x?api_key=[redacted]"
