@@ -44,6 +44,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="DIR",
         help="sample the server with py-spy during every run; raw stacks + summary in DIR",
     )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: only samples holding the GIL (what bounds the event loop)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep databases and server logs")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.duration < 1:
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="monlight-bench-"))
-    ctx = Context(args.runs, args.duration, args.threads, workdir, args.profile)
+    ctx = Context(args.runs, args.duration, args.threads, workdir, args.profile, args.profile_gil)
     facts = machine_facts()
     load_before = load_average()
     rows: list[Row] = []

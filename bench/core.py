@@ -159,6 +159,7 @@ class Context:
     threads: int
     workdir: Path
     profile_dir: Path | None = None
+    profile_gil: bool = False
     _counter: Iterator[int] = field(default_factory=itertools.count)
 
     def scratch(self, name: str) -> Path:
@@ -188,7 +189,9 @@ class Context:
         from bench.profile import start_recording
 
         self.profile_dir.mkdir(parents=True, exist_ok=True)
-        recorder = start_recording(service.pid, self.profile_dir / label, self.duration)
+        recorder = start_recording(
+            service.pid, self.profile_dir / label, self.duration, self.profile_gil
+        )
         try:
             yield
         finally:

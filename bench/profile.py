@@ -27,8 +27,14 @@ def py_spy() -> str:
     return found
 
 
-def start_recording(pid: int, out: Path, duration: float) -> subprocess.Popen[bytes]:
-    """Sample `pid` for `duration` s into `<out>.txt` (collapsed stacks, per thread)."""
+def start_recording(
+    pid: int, out: Path, duration: float, gil: bool = False
+) -> subprocess.Popen[bytes]:
+    """Sample `pid` for `duration` s into `<out>.txt` (collapsed stacks, per thread).
+
+    With `gil`, only samples holding the GIL count: what bounds the event loop,
+    while SQLite work (which releases the GIL) drops out.
+    """
     return subprocess.Popen(
         [
             py_spy(),
@@ -45,6 +51,7 @@ def start_recording(pid: int, out: Path, duration: float) -> subprocess.Popen[by
             "--nonblocking",
             "--output",
             f"{out}.txt",
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

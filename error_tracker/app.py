@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from error_tracker import web_ui
+from error_tracker import search, web_ui
 from error_tracker.alerts import Alert, Alerter
 from error_tracker.database import MIGRATIONS
 from error_tracker.detail import get_error
@@ -95,7 +95,8 @@ def build(config: SimpleNamespace) -> Starlette:
     alerter = Alerter(config)
 
     def workers(app: Starlette) -> list[Worker]:
-        return [alerter, retention_worker(app.state.db, config.retention_days)]
+        db = app.state.db
+        return [alerter, retention_worker(db, config.retention_days), search.indexer(db)]
 
     app = create_app(
         config, routes=[*ROUTES, *web_ui.routes()], migrations=MIGRATIONS, workers=workers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from error_tracker import search
 from shared.db import Migration
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
@@ -57,4 +58,6 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX idx_resolved;
     DROP INDEX idx_project;
     """,
+    # 6 (ours): trigram index for substring search, filled in the background.
+    search.MIGRATION,
 ]

@@ -1,4 +1,4 @@
-"""GET /api/errors: filters parsed from the query, then one read."""
+"""GET /api/errors: filters parsed from the query, then a page and a total."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from error_tracker import search
 from shared.responses import BadRequest
 from shared.timeutil import format_iso, parse_iso
 from shared.validate import query_choice, query_int
@@ -73,18 +74,29 @@ _BROWSER = (
 )
 
 
-def where_clause(f: Filters) -> tuple[str, list[Any]]:
+def where_clause(
+    f: Filters, plan: search.Plan | None = None, *, scan: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE for these filters.
+
+    `plan` narrows a search to its index candidates. When candidates are few,
+    or `scan` says most rows will be read anyway, the unary + keeps the
+    planner off the recency indexes: a thousand index-then-row hops cost
+    more than one pass over the table.
+    """
     clauses: list[str] = []
     args: list[Any] = []
+    bare = "+" if scan or (plan is not None and plan.selective) else ""
     if f.resolved != "all":
-        # With a search, scanning the table beats thousands of index-then-row
-        # lookups; the unary + keeps the planner off idx_errors_resolved_last_seen.
-        clauses.append("+e.resolved = ?" if f.search is not None else "e.resolved = ?")
+        clauses.append(f"{bare}e.resolved = ?")
         args.append(1 if f.resolved == "true" else 0)
     if f.project is not None:
-        clauses.append("e.project = ?")
+        clauses.append(f"{bare}e.project = ?")
         args.append(f.project)
     if f.search is not None:
+        if plan is not None and plan.clause is not None:
+            clauses.append(plan.clause)
+            args += plan.args
         clauses.append("(e.exception_type LIKE ? ESCAPE '\\' OR e.message LIKE ? ESCAPE '\\')")
         pattern = like_pattern(f.search)
         args += [pattern, pattern]
@@ -120,10 +132,12 @@ def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def list_page(conn: sqlite3.Connection, f: Filters) -> list[dict[str, Any]]:
-    where, args = where_clause(f)
-    # A search may match few rows: walking the recency index could read every
-    # row to find 50, so searches scan once and keep the top rows instead.
-    order = "+e.last_seen DESC, +e.id DESC" if f.search else "e.last_seen DESC, e.id DESC"
+    plan = search.plan(conn, f.search) if f.search else None
+    where, args = where_clause(f, plan)
+    # Few candidates: sort them. Otherwise walk the recency index until a page
+    # of matches is found (a common term fills it within a few rows).
+    sort = plan is not None and plan.selective
+    order = "+e.last_seen DESC, +e.id DESC" if sort else "e.last_seen DESC, e.id DESC"
     rows = conn.execute(
         f"SELECT {LIST_COLUMNS} FROM errors e{where} ORDER BY {order} LIMIT ? OFFSET ?",
         (*args, f.limit, f.offset),
@@ -132,7 +146,8 @@ def list_page(conn: sqlite3.Connection, f: Filters) -> list[dict[str, Any]]:
 
 
 def count_errors(conn: sqlite3.Connection, f: Filters) -> int:
-    where, args = where_clause(f)
+    plan = search.plan(conn, f.search) if f.search else None
+    where, args = where_clause(f, plan, scan=plan is not None and not plan.selective)
     return int(conn.execute(f"SELECT count(*) FROM errors e{where}", args).fetchone()[0])
 
 

@@ -35,7 +35,7 @@ async def post_metrics(request: Request) -> Response:
     added = await db_of(request).write(lambda conn: store(conn, batch, known))
     if added:
         catalog.remember(added)
-    return JSONResponse({"status": "accepted", "count": len(batch.rows)}, 202)
+    return JSONResponse({"status": "accepted", "count": batch.count}, 202)
 
 
 async def get_metrics(request: Request) -> Response:

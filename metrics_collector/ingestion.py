@@ -32,18 +32,38 @@ MAX_PROJECT = 100
 _CANONICAL = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\dZ")
 _TS_HINT = "an ISO 8601 timestamp such as 2026-01-01T12:00:00Z"
 
-INSERT_RAW = (
-    "INSERT INTO metrics_raw (timestamp, name, labels, value, type, project)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+RAW_COLUMNS = ("timestamp", "name", "labels", "value", "type", "project")
+#: Statement sizes a batch is split into (binary decomposition: 100 = 64 + 32 + 4).
+#: Multi-row VALUES runs as one sqlite3_step with the GIL released, about twice as
+#: fast as executemany; fixed sizes keep every statement in the prepared cache.
+CHUNK_SIZES = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+_INSERT = {
+    size: f"INSERT INTO metrics_raw ({', '.join(RAW_COLUMNS)}) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * size)
+    for size in CHUNK_SIZES
+}
+WIDTH = len(RAW_COLUMNS)
 
-Row = tuple[str, str, str | None, float, str, str | None]
 SeriesKey = tuple[str, str, str]
+
+
+def insert_raw(conn: sqlite3.Connection, values: list[Any]) -> None:
+    """Insert points given as one flat parameter list (WIDTH values per point)."""
+    n = len(values) // WIDTH
+    done = 0
+    for size in CHUNK_SIZES:
+        if n - done >= size:
+            conn.execute(_INSERT[size], values[done * WIDTH:(done + size) * WIDTH])
+            done += size
+            if done == n:
+                return
 
 
 @dataclass(slots=True)
 class Batch:
-    rows: list[Row]
+    #: The points' columns in RAW_COLUMNS order, flattened (what insert_raw binds).
+    values: list[Any]
+    count: int
     #: (name, type, project or "") of every point, for the catalog.
     series: set[SeriesKey]
     #: Minute the batch was received in (the /health counter).
@@ -93,9 +113,9 @@ def parse_batch(body: bytes) -> Batch:
     now = now_iso()
     stamps: dict[str, str] = {}
     used_now = False
-    rows: list[Row] = []
+    values: list[Any] = []
     series: set[SeriesKey] = set()
-    append, add, isfinite = rows.append, series.add, math.isfinite
+    extend, add, isfinite = values.extend, series.add, math.isfinite
     for i, point in enumerate(data):
         if point.__class__ is not dict:
             raise BadRequest(f"points[{i}] must be an object")
@@ -141,12 +161,12 @@ def parse_batch(body: bytes) -> Batch:
                 except ValueError:
                     raise BadRequest(f"points[{i}].timestamp must be {_TS_HINT}") from None
             ts = stored
-        append((ts, name, labels, value, kind, project))
+        extend((ts, name, labels, value, kind, project))
         add((name, kind, project or ""))
     minutes = {minute_of(ts) for ts in stamps.values()}
     if used_now:
         minutes.add(minute_of(now))
-    return Batch(rows, series, minute_of(now), sorted(minutes))
+    return Batch(values, n, series, minute_of(now), sorted(minutes))
 
 
 class Catalog:
@@ -171,14 +191,14 @@ class Catalog:
 
 
 def store(conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey]) -> list[SeriesKey]:
-    """The write job: one executemany for the points, plus small upserts.
+    """The write job: the points in a few multi-row INSERTs, plus small upserts.
 
     The points' minutes are marked dirty in the same commit, so aggregation
     can never miss a point, however late it arrives.
 
     Returns the catalog triples it added, for the caller to remember once committed.
     """
-    conn.executemany(INSERT_RAW, batch.rows)
+    insert_raw(conn, batch.values)
     conn.executemany(
         "INSERT OR IGNORE INTO metrics_dirty_minutes (minute) VALUES (?)",
         [(m,) for m in batch.minutes],
@@ -186,7 +206,7 @@ def store(conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey]) -> list
     conn.execute(
         "INSERT INTO metrics_received (minute, count) VALUES (?, ?)"
         " ON CONFLICT(minute) DO UPDATE SET count = count + excluded.count",
-        (batch.received, len(batch.rows)),
+        (batch.received, batch.count),
     )
     new = [key for key in batch.series if key not in known]
     if new:

@@ -76,14 +76,19 @@ def delete_hours(conn: sqlite3.Connection, cut: str) -> int:
 
 
 def prune_catalog(conn: sqlite3.Connection) -> int:
-    """Names with no data left in any tier leave the names and projects lists."""
+    """Names with no data left in any tier leave the names and projects lists.
+
+    Raw points in clean minutes are always covered by aggregated rows (raw
+    never outlives the minute tier), so only raw points from the first dirty
+    minute on need a look — a short, recent range on the timestamp index.
+    """
     cur = conn.execute(
-        "DELETE FROM metric_catalog WHERE NOT EXISTS (SELECT 1 FROM metrics_raw r"
-        "  WHERE r.name = metric_catalog.name AND r.type = metric_catalog.type"
-        "  AND coalesce(r.project, '') = metric_catalog.project)"
-        " AND NOT EXISTS (SELECT 1 FROM metrics_aggregated a"
+        "DELETE FROM metric_catalog WHERE NOT EXISTS (SELECT 1 FROM metrics_aggregated a"
         "  WHERE a.name = metric_catalog.name AND a.type IS metric_catalog.type"
         "  AND coalesce(a.project, '') = metric_catalog.project)"
+        " AND (name, type, project) NOT IN (SELECT name, type, coalesce(project, '')"
+        "  FROM metrics_raw WHERE timestamp >= (SELECT coalesce(min(minute), '9')"
+        "  FROM metrics_dirty_minutes))"
     )
     return cur.rowcount
 
@@ -150,7 +155,7 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
     agg.write(lambda c: c.execute(
         "DELETE FROM metrics_received WHERE minute < ?", (cuts["received"],)
     ))
-    if any(deleted.values()):
+    if deleted["minute"] or deleted["hour"]:
         # Forget first: a batch committed after the prune re-adds what it needs.
         agg.catalog.forget()
         agg.write(prune_catalog)

@@ -313,10 +313,105 @@ def shoot_error_tracker(browser: Browser, out_dir: Path, work_dir: Path) -> list
     return [list_png, detail_png]
 
 
+# ---- Metrics Collector ----------------------------------------------------------
+
+METRICS_HOURS = 6
+#: Server routes with their median latency (ms) and share of traffic.
+ROUTES = [("/api/products", 38.0, 0.45), ("/api/cart", 52.0, 0.3), ("/api/orders", 95.0, 0.15),
+          ("/api/checkout", 180.0, 0.1)]
+PAGES = [("/", 1.0), ("/products/linen-shirt", 1.25), ("/cart", 0.9), ("/checkout", 1.5),
+         ("/account", 0.8)]
+
+
+def metrics_samples(now: datetime) -> list[dict[str, Any]]:
+    """Six hours of a small shop: request latencies with an incident, counters, gauges,
+    and browser Web Vitals per page. Seeded, so the picture is the same every run."""
+    import math
+    import random
+
+    rnd = random.Random(20261122)
+    points: list[dict[str, Any]] = []
+    minutes = METRICS_HOURS * 60
+    start = now - timedelta(minutes=minutes)
+    for m in range(minutes):
+        moment = start + timedelta(minutes=m, seconds=rnd.randint(0, 50))
+        ts = iso_z(moment)
+        hours_ago = (minutes - m) / 60
+        traffic = 1 + 0.35 * math.sin(m / 70)  # busier and quieter stretches
+        incident = 1.0 + (2.8 if 2.2 > hours_ago > 1.85 else 0.0)  # a slow database
+        for route, median, share in ROUTES:
+            for _ in range(max(1, round(90 * share * traffic))):
+                value = median * incident * rnd.lognormvariate(0, 0.45)
+                if rnd.random() < 0.02:
+                    value *= rnd.uniform(3, 8)  # the long tail
+                points.append({
+                    "name": "http_request_duration_ms", "type": "histogram",
+                    "value": round(value, 1), "project": "shop-api",
+                    "labels": {"route": route, "method": "GET" if share > 0.2 else "POST"},
+                    "timestamp": ts,
+                })
+        points.append({"name": "http_requests_total", "type": "counter",
+                       "value": round(90 * traffic), "project": "shop-api", "timestamp": ts})
+        points.append({"name": "db_query_duration_ms", "type": "histogram",
+                       "value": round(6 * incident * rnd.lognormvariate(0, 0.5), 2),
+                       "project": "shop-api", "timestamp": ts})
+        if m % 2 == 0:
+            points.append({"name": "queue_depth", "type": "gauge", "project": "worker",
+                           "value": max(0, round(4 + 3 * math.sin(m / 25) + rnd.gauss(0, 1))),
+                           "labels": {"queue": "emails"}, "timestamp": ts})
+        if rnd.random() < 0.3 * traffic:
+            points.append({"name": "orders_total", "type": "counter", "value": 1,
+                           "project": "shop-api", "timestamp": ts})
+        for _ in range(rnd.choice((0, 1, 1, 2))):  # page views with their Web Vitals
+            page, weight = rnd.choice(PAGES)
+            labels = {"source": "browser", "page": page}
+            vitals = {
+                "lcp": round(1900 * weight * rnd.lognormvariate(0, 0.35)),
+                "inp": round(120 * weight * rnd.lognormvariate(0, 0.5)),
+                "cls": round(max(0.0, rnd.choice((0.01, 0.02, 0.04, 0.08, 0.15, 0.31))
+                                 * weight), 3),
+            }
+            for short, value in vitals.items():
+                points.append({"name": f"web_vitals_{short}", "type": "histogram",
+                               "value": value, "labels": labels, "project": "storefront",
+                               "timestamp": ts})
+    return points
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> list[Path]:
+    env = {"API_KEY": API_KEY, "DATABASE_PATH": str(work_dir / "metrics.db")}
+    with ServiceProcess("metrics_collector", env) as service:
+        points = metrics_samples(datetime.now(UTC).replace(second=0, microsecond=0))
+        with httpx.Client(base_url=service.url, headers={"X-API-Key": API_KEY},
+                          timeout=30) as client:
+            for i in range(0, len(points), 1000):
+                client.post("/api/metrics", json=points[i:i + 1000]).raise_for_status()
+        page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
+        try:
+            page.goto(service.url + "/?metric=http_request_duration_ms&period=6h")
+            page.fill("#api-key", API_KEY)
+            page.click("#key-form button[type=submit]")
+            page.wait_for_selector("#pct-chart canvas")
+            page.wait_for_selector("#vitals-pages .page-row")
+            page.mouse.move(1, 1)  # legends show the latest values, no hover highlight
+            png = out_dir / "metrics-collector.png"
+            page.screenshot(path=str(png), full_page=True)
+        finally:
+            page.context.close()
+    return [png]
+
+
 # ---- all services -----------------------------------------------------------------
 
 Shooter = Callable[[Browser, Path, Path], list[Path]]
-SHOOTERS: dict[str, Shooter] = {"error_tracker": shoot_error_tracker}
+SHOOTERS: dict[str, Shooter] = {
+    "error_tracker": shoot_error_tracker,
+    "metrics_collector": shoot_metrics_collector,
+}
 
 
 def main(argv: list[str]) -> int:

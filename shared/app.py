@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import Database, Migration
 from shared.middleware import (
@@ -60,6 +60,27 @@ def health_route(extra: HealthExtra | None = None) -> Route:
     return Route("/health", health, methods=["GET"])
 
 
+class StartupErrorLine:
+    """Reports a failed start-up (e.g. a database newer than this release) as the
+    exception's one line, not the traceback Starlette hands to uvicorn."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_short(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                lines = [ln for ln in str(message.get("message", "")).splitlines() if ln.strip()]
+                message = {**message, "message": lines[-1] if lines else "start-up failed"}
+            await send(message)
+
+        await self.app(scope, receive, send_short)
+
+
 def create_app(
     config: SimpleNamespace,
     *,
@@ -82,6 +103,7 @@ def create_app(
         db = Database(config.database_path, migrations)
         app.state.db = db
         running: list[Worker] = []
+        app.state.workers = running
         try:
             for worker in workers(app) if workers else ():
                 worker.start()
@@ -97,6 +119,7 @@ def create_app(
             app.state.db = None
 
     middleware = [
+        Middleware(StartupErrorLine),
         Middleware(BodyLimitMiddleware, max_body=config.max_body_size),
         Middleware(RateLimitMiddleware, limit=config.rate_limit, key=rate_key),
     ]

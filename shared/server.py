@@ -181,7 +181,7 @@ def main(
         return 1
     configure_logging(config.log_level)
     logging.getLogger("monlight").info(
-        "%s listening on http://%s:%d (database %s)",
+        "%s starting on http://%s:%d (database %s)",
         name,
         config.host,
         config.port,

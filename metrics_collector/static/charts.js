@@ -138,7 +138,7 @@ const Charts = (() => {
       }
       const bars = uPlot.paths.bars({ size: [0.7, 24], gap: 1 });
       return {
-        width, height: this.height, padding: [10, hasRight ? 6 : 14, 0, 4],
+        width, height: this.height, padding: [10, hasRight ? 6 : 24, 0, 4],
         legend: { show: false },
         cursor: { sync: { key: this.sync }, points: { size: 7 }, drag: { x: false, y: false } },
         scales, axes,
@@ -220,6 +220,75 @@ const Charts = (() => {
     }
   }
 
+  /**
+   * A small trend line without axes (a Web Vital over the period), with its
+   * good / poor thresholds as dashed lines so the trend reads against them.
+   */
+  class Sparkline {
+    constructor(container, { color, thresholds = [], height = 54, label = "" }) {
+      this.container = container;
+      this.color = color;
+      this.thresholds = thresholds; // [{value, color}]
+      this.height = height;
+      this.plotEl = h("div", { class: "spark-plot", role: "img", "aria-label": label, title: label });
+      container.replaceChildren(this.plotEl);
+      this.plot = null;
+      this.resizer = new ResizeObserver(() => {
+        if (this.plot && this.plot.width !== this.width()) {
+          this.plot.setSize({ width: this.width(), height: this.height });
+        }
+      });
+      this.resizer.observe(container);
+    }
+
+    width() { return Math.max(120, Math.floor(this.container.clientWidth)); }
+
+    options() {
+      const top = Math.max(0, ...this.thresholds.map((t) => t.value));
+      return {
+        width: this.width(), height: this.height, padding: [4, 4, 4, 4],
+        legend: { show: false }, cursor: { show: false }, select: { show: false },
+        scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi || 0, top) * 1.08] } },
+        axes: [{ show: false }, { show: false }],
+        series: [{}, {
+          stroke: this.color, width: 2, fill: `${this.color}1f`, spanGaps: true,
+          points: { show: (u) => u.data[0].length < 40, size: 4, fill: this.color },
+        }],
+        hooks: { draw: [(u) => this.drawThresholds(u)] },
+      };
+    }
+
+    drawThresholds(u) {
+      const { ctx, bbox } = u;
+      ctx.save();
+      ctx.lineWidth = Math.max(1, devicePixelRatio);
+      ctx.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+      for (const { value, color } of this.thresholds) {
+        const y = Math.round(u.valToPos(value, "y", true)) + 0.5;
+        ctx.strokeStyle = color;
+        ctx.beginPath();
+        ctx.moveTo(bbox.left, y);
+        ctx.lineTo(bbox.left + bbox.width, y);
+        ctx.stroke();
+      }
+      ctx.restore();
+    }
+
+    update(xs, ys) {
+      if (this.gone) return; // replaced before it was first drawn
+      const data = [xs, ys];
+      if (!this.plot) this.plot = new uPlot(this.options(), data, this.plotEl);
+      else this.plot.setData(data);
+    }
+
+    destroy() {
+      this.gone = true;
+      this.resizer.disconnect();
+      if (this.plot) this.plot.destroy();
+      this.plot = null;
+    }
+  }
+
   /** A y range with some air that includes 0 for positive data close to it. */
   function niceRange(lo, hi) {
     if (lo === null || hi === null) return [0, 1];
@@ -229,5 +298,5 @@ const Charts = (() => {
     return [bottom, hi + pad];
   }
 
-  return { TimeChart, grid, fmt, fmtTime, isolated };
+  return { TimeChart, Sparkline, grid, fmt, fmtTime, isolated };
 })();

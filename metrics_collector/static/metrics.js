@@ -16,7 +16,7 @@
   const PAUSE_STORE = "monlight.metrics_collector.auto_refresh_paused";
   const COLORS = {
     avg: "#3451b2", count: "#8a9bc4", p50: "#21794a", p95: "#d97b00", p99: "#c2255c",
-    lcp: "#3451b2", inp: "#d97b00", cls: "#8a4fc9",
+    lcp: "#3451b2", inp: "#2b7f9e", cls: "#8a4fc9",
   };
   const VITALS = [
     { key: "lcp", name: "LCP", title: "Largest Contentful Paint", good: 2500, poor: 4000, format: ms },
@@ -86,7 +86,7 @@
   let names = []; // [{name, type}] of the chosen project
   let seriesChart = null;
   let pctChart = null;
-  let vitalsChart = null;
+  let sparks = []; // the Web Vitals trend lines, rebuilt with their tiles
   let dashSeq = 0;
   let seriesSeq = 0;
   let timer = 0;
@@ -449,7 +449,7 @@
         },
       },
     },
-    h("td", { class: "c-name" }, h("span", { class: "top-name", text: m.name }),
+    h("td", { class: "c-name" }, h("span", { class: "top-name", title: m.name }, breakable(m.name)),
       h("span", { class: `badge type-badge type-${m.type}`, text: m.type })),
     h("td", { class: "num", text: (m.count ?? 0).toLocaleString("en-US") }),
     h("td", { class: "num", text: fmt(m.total) })));
@@ -459,6 +459,11 @@
         h("th", { scope: "col", class: "num", text: "Total" }))),
       h("tbody", {}, rows)));
     highlightTop();
+  }
+
+  /** A metric name as text that may wrap after `_`, `.`, `:` or `-` (not mid-word). */
+  function breakable(name) {
+    return name.split(/(?<=[_.:-])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
   }
 
   function highlightTop() {
@@ -474,55 +479,31 @@
   function renderVitals(vitals) {
     view.vitals.hidden = !vitals;
     if (!vitals) {
-      if (vitalsChart) vitalsChart.destroy();
-      vitalsChart = null;
+      dropSparks();
       view.vitals.replaceChildren();
       return;
     }
-    if (!vitalsChart) buildVitals();
     const summary = vitals.summary || {};
     const pages = vitals.by_page || [];
     const views = pages.reduce((n, p) => n + (p.page_views || 0), 0);
-    document.getElementById("vitals-note").textContent = `Real users' browsers · averages${
-      views ? ` · ${plural(views, "page view")}` : ""}`;
-    document.getElementById("vitals-tiles").replaceChildren(
-      ...VITALS.map((v) => vitalTile(v, summary[v.key])));
-    document.getElementById("vitals-pages-wrap").replaceChildren(pages.length
-      ? pageTable(pages) : h("p", { class: "muted", text: "No page labels in this period." }));
-
     const step = periodSeconds(state.period) <= 3600 ? 60 : 3600; // as the API buckets them
     const grid = Charts.grid(vitals.timeseries || [], { step, periodSeconds: periodSeconds(state.period) });
-    if (vitalsChart.step !== step) {
-      vitalsChart.destroy();
-      vitalsChart = newVitalsChart(step);
-    }
-    vitalsChart.update(grid.xs, VITALS.map((v) => grid.column(v.key)));
-  }
-
-  function buildVitals() {
+    dropSparks();
     view.vitals.replaceChildren(
       h("div", { class: "card-head" }, h("h2", { text: "Web Vitals" }),
-        h("span", { class: "muted", id: "vitals-note" })),
-      h("div", { class: "vitals-grid", id: "vitals-tiles" }),
-      h("div", { class: "vitals-lower" },
-        h("div", { class: "vitals-over-time" }, h("h3", { text: "Over time" }),
-          h("div", { class: "chart", id: "vitals-chart" })),
-        h("div", { class: "vitals-pages" }, h("h3", { text: "By page" }),
-          h("div", { id: "vitals-pages-wrap" }))));
-    vitalsChart = newVitalsChart(60);
+        h("span", { class: "muted", id: "vitals-note", text: `Real users' browsers · averages${
+          views ? ` · ${plural(views, "page view")}` : ""}` })),
+      h("div", { class: "vitals-grid", id: "vitals-tiles" },
+        VITALS.map((v) => vitalTile(v, summary[v.key], grid))),
+      pages.length ? pageTable(pages) : null);
   }
 
-  function newVitalsChart(step) {
-    return new Charts.TimeChart(document.getElementById("vitals-chart"), {
-      step, height: 190, sync: "vitals",
-      series: VITALS.map((v) => ({
-        key: v.key, label: v.name, color: COLORS[v.key], scale: v.key === "cls" ? "right" : "y",
-      })),
-      format: (value, s) => VITALS.find((v) => v.key === s.key).format(value),
-    });
+  function dropSparks() {
+    for (const spark of sparks) spark.destroy();
+    sparks = [];
   }
 
-  function vitalTile(vital, s) {
+  function vitalTile(vital, s, grid) {
     const head = h("div", { class: "vital-head" },
       h("span", { class: "vital-name", text: vital.name }),
       h("span", { class: "vital-title", text: vital.title }));
@@ -537,8 +518,26 @@
         h("span", { class: "vital-value", text: vital.format(s.avg) }),
         h("span", { class: `rating rating-${rating}`, text: RATING_TEXT[rating] || rating })),
       distribution(s.distribution),
+      sparkline(vital, grid),
       h("p", { class: "vital-foot", text: `${plural(s.count, "sample")} · good ≤ ${
         vital.format(vital.good)}, poor > ${vital.format(vital.poor)}` }));
+  }
+
+  /** The vital's average per bucket over the period, against its thresholds. */
+  function sparkline(vital, grid) {
+    const box = h("div", { class: "spark", dataset: { vital: vital.key } });
+    const per = grid.xs.length > 1 && grid.xs[1] - grid.xs[0] >= 3600 ? "hour" : "minute";
+    const spark = new Charts.Sparkline(box, {
+      color: COLORS[vital.key],
+      label: `${vital.name} average per ${per}; dashed lines: good and poor thresholds`,
+      thresholds: [
+        { value: vital.good, color: "#1f8a4c99" }, { value: vital.poor, color: "#c9243f99" },
+      ],
+    });
+    sparks.push(spark);
+    // Drawn once the tile is on the page (uPlot measures its container).
+    requestAnimationFrame(() => spark.update(grid.xs, grid.column(vital.key)));
+    return box;
   }
 
   function distribution(shares) {
@@ -584,8 +583,8 @@
     state = readState();
     if (seriesChart) seriesChart.destroy();
     if (pctChart) pctChart.destroy();
-    if (vitalsChart) vitalsChart.destroy();
-    seriesChart = pctChart = vitalsChart = null;
+    dropSparks();
+    seriesChart = pctChart = null;
     view = buildPage();
     syncPause();
     await refreshAll();
