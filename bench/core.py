@@ -214,18 +214,20 @@ def run_load(
     *,
     fresh_per_run: bool = True,
     modes: Sequence[str] = MODES,
+    variant: str = "",
     after_run: Callable[[Service, WrkResult], None] | None = None,
 ) -> list[Row]:
     """Each mode × `ctx.runs` wrk runs → one median row per mode.
 
     `start(run)` yields a healthy service; with `fresh_per_run` every run gets
     a new one (writes would otherwise pile up across runs), else one serves
-    all runs of a mode. `load(mode, run)` builds the wrk load.
+    all runs of a mode. `load(mode, run)` builds the wrk load. `variant` tells
+    runs of one benchmark apart in logs and profile file names.
     """
     rows = []
     for mode in modes:
         results: list[WrkResult] = []
-        label = f"{bench_id}-{mode}"
+        label = "-".join(part for part in (bench_id, variant, mode) if part)
         if fresh_per_run:
             for run in range(ctx.runs):
                 with start(run) as service:
@@ -277,6 +279,8 @@ def fmt_ms(ms: float | None) -> str:
         return "–"
     if ms < 1:
         return f"{ms * 1000:.0f} µs"
+    if ms >= 1000:
+        return f"{ms / 1000:.2f} s"
     return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms"
 
 

@@ -161,6 +161,20 @@ class Service:
         # Fields 14 and 15 of stat(5), counted after the parenthesised command name.
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    def wait_idle(
+        self, *, window: float = 1.0, busy_below: float = 0.05, timeout: float = 300.0
+    ) -> float:
+        """Wait until the server's background start-up work (index builds,
+        retention) is done: CPU use under `busy_below` of a core over `window`
+        seconds. Returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(window)
+            if (self.cpu_seconds() - before) / window < busy_below:
+                break
+        return time.monotonic() - started
+
     def log_tail(self, lines: int = 20) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

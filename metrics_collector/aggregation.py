@@ -177,13 +177,18 @@ def merge_minute(
     clean(conn, [minute], up_to_id)
 
 
+#: Count-weighted mean of minute percentiles (exactly the value when all minutes agree).
+_WEIGHTED = (
+    "CASE WHEN min({p}) = max({p}) THEN min({p})"
+    " ELSE sum({p} * count) / sum(CASE WHEN {p} IS NOT NULL THEN count END) END"
+)
 _ROLLUP_HOUR = f"""
 INSERT INTO metrics_aggregated ({AGG_COLUMNS})
 SELECT ?, 'hour', name, labels, sum(count), sum(sum), min(min), max(max),
        coalesce(sum(sum) / sum(count), 0),
-       sum(p50 * count) / sum(CASE WHEN p50 IS NOT NULL THEN count END),
-       sum(p95 * count) / sum(CASE WHEN p95 IS NOT NULL THEN count END),
-       sum(p99 * count) / sum(CASE WHEN p99 IS NOT NULL THEN count END),
+       {_WEIGHTED.format(p="p50")},
+       {_WEIGHTED.format(p="p95")},
+       {_WEIGHTED.format(p="p99")},
        project, type,
        CASE WHEN count(n_good) = count(*) THEN sum(n_good) END,
        CASE WHEN count(n_poor) = count(*) THEN sum(n_poor) END
@@ -232,6 +237,8 @@ class RunReport:
     hours: int = 0
     deleted: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Seconds spent per phase (minutes, hours, retention), for logs and benchmarks.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class Aggregator:
@@ -323,6 +330,7 @@ class Aggregator:
                     ("raw_purged_before", "minute_purged_before", "hour_purged_before")}
         late = [m for m in dirty if m < horizons["raw_purged_before"]]
         fresh = [m for m in dirty if m >= horizons["raw_purged_before"]]
+        clock = time.monotonic()
         for minute in late:
             self._merge_minute(minute, report.up_to_id, horizons)
         report.merged_minutes = len(late)
@@ -331,8 +339,13 @@ class Aggregator:
         report.minutes = len(dirty)
         if state["aggregated_through"] < current:
             self.write(lambda c: write_state(c, aggregated_through=current))
+        report.phases["minutes"] = time.monotonic() - clock
+        clock = time.monotonic()
         report.hours = self._hours(hour_of(current), horizons)
+        report.phases["hours"] = time.monotonic() - clock
+        clock = time.monotonic()
         report.deleted = retention.run(self, now)
+        report.phases["retention"] = time.monotonic() - clock
         self.write(lambda c: write_state(c, last_aggregation=from_epoch(now)))
 
     def _recompute(self, run: list[str], up_to_id: int) -> None:

@@ -116,7 +116,7 @@ def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any]
     return totals
 
 
-_LABEL = "CASE WHEN json_valid(labels) THEN json_extract(labels, '$.{key}') END"
+_LABEL = "json_extract(labels, '$.{key}')"
 
 
 def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]:
@@ -192,7 +192,9 @@ def dashboard(
     now = time.time() if now is None else now
     state = read_state(conn)
     resolution = resolve_resolution("auto", q.seconds)
-    scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now)
+    # Hourly buckets (periods over an hour) can read complete hours from the hour tier.
+    scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now,
+                       whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO)
     totals = _top_metrics(conn, scope)
     top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))
     body: dict[str, Any] = {

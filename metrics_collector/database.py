@@ -186,6 +186,21 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX idx_raw_project;
     DROP INDEX idx_agg_name_resolution;
     """,
+    # 11 (ours): GET /api/metrics reads a day of minute rows of one name (thousands of
+    # rows); a covering index serves it without a table lookup per row. idx_agg_bucket
+    # and idx_agg_project have no reader here. Labels that are not JSON (nothing we
+    # store, but a database of the earlier implementation might) become NULL, so
+    # label filters can use json_extract without guarding every row.
+    """
+    UPDATE metrics_raw SET labels = NULL WHERE labels IS NOT NULL AND NOT json_valid(labels);
+    UPDATE metrics_aggregated SET labels = NULL
+        WHERE labels IS NOT NULL AND NOT json_valid(labels);
+    DROP INDEX idx_agg_name_resolution_bucket;
+    DROP INDEX idx_agg_bucket;
+    DROP INDEX idx_agg_project;
+    CREATE INDEX idx_agg_series ON metrics_aggregated(name, resolution, bucket, project, labels,
+        type, count, sum, min, max, p50, p95, p99, n_good, n_poor);
+    """,
 ]
 
 STATE_KEYS = (

@@ -17,10 +17,10 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, hour_of, shift
+from metrics_collector.buckets import HOUR, MINUTE, ceil_hour, floor_epoch, hour_of, shift
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
-from metrics_collector.stats import Accumulator, summarize
+from metrics_collector.stats import Part, merge_parts, part_json, part_of, summarize
 from shared.query_params import query_duration, query_optional, query_required
 from shared.responses import BadRequest
 from shared.validate import query_choice
@@ -54,16 +54,26 @@ class Segment:
     end: str
 
 
-def plan(resolution: str, start: str, now: float, state: dict[str, str]) -> list[Segment]:
-    """Which tier answers which part of [start, now], given how far aggregation got."""
+def plan(
+    resolution: str, start: str, now: float, state: dict[str, str], *, whole_hours: bool = False
+) -> list[Segment]:
+    """Which tier answers which part of [start, now], given how far aggregation got.
+
+    `whole_hours` lets a minute-resolution scope read complete hours from the
+    hour tier (60 times fewer rows) — for answers that only add up totals or
+    bucket by hour anyway, like the dashboard.
+    """
     end = shift(floor_epoch(now, MINUTE), MINUTE)  # the current minute, still filling
     minutes_done = state["aggregated_through"]
+    hours_done = min(state["hours_through"], minutes_done)
     segments: list[Segment] = []
     lower = start
-    if resolution == "hour":
-        hours_done = min(state["hours_through"], minutes_done)
-        if lower < hours_done:
-            segments.append(Segment("hour", lower, min(hours_done, end)))
+    if resolution == "hour" or whole_hours:
+        first = lower if resolution == "hour" else ceil_hour(lower)
+        if first < hours_done:
+            if lower < first:
+                segments.append(Segment("minute", lower, first))
+            segments.append(Segment("hour", first, min(hours_done, end)))
             lower = hours_done
     if lower < minutes_done:
         segments.append(Segment("minute", lower, min(minutes_done, end)))
@@ -92,13 +102,23 @@ class Scope:
             sql += " AND project = ?"
             args.append(self.project)
         for key, value in self.labels:
-            # Stored labels are JSON objects of strings; match pairs in any key order.
-            sql += (
-                " AND CASE WHEN json_valid(labels) THEN EXISTS (SELECT 1 FROM json_each(labels)"
-                " WHERE json_each.key = ? AND json_each.value = ?) ELSE 0 END"
-            )
-            args += [key, value]
+            sql_part, part_args = label_condition(key, value)
+            sql += sql_part
+            args += part_args
         return sql, args
+
+
+def label_condition(key: str, value: str) -> tuple[str, list[Any]]:
+    """Stored labels are JSON objects of strings: match one pair, in any key order.
+
+    json_extract with a quoted path is the fast form (SQLite reuses the parse
+    while consecutive rows carry the same labels text); keys a quoted path
+    cannot spell go through json_each.
+    """
+    if '"' in key or "\\" in key:
+        return (" AND EXISTS (SELECT 1 FROM json_each(labels)"
+                " WHERE json_each.key = ? AND json_each.value = ?)", [key, value])
+    return " AND json_extract(labels, ?) = ?", [f'$."{key}"', value]
 
 
 def resolve_resolution(requested: str, seconds: int) -> str:
@@ -142,19 +162,25 @@ def make_scope(
     project: str | None,
     labels: list[tuple[str, str]] | None = None,
     now: float | None = None,
+    whole_hours: bool = False,
 ) -> Scope:
     now = time.time() if now is None else now
     start = start_of(seconds, resolution, now)
-    return Scope(period, seconds, resolution, start, plan(resolution, start, now, state),
-                 project, labels or [])
+    segments = plan(resolution, start, now, state, whole_hours=whole_hours)
+    return Scope(period, seconds, resolution, start, segments, project, labels or [])
 
 
+_FINAL = (
+    "CASE WHEN min({p}) = max({p}) THEN min({p})"
+    " ELSE sum({p} * count) / sum(CASE WHEN {p} IS NOT NULL THEN count END) END,"
+    " sum(CASE WHEN {p} IS NOT NULL THEN count END)"
+)
+#: One query-answer bucket per row, already merged across series (a Part).
 _AGG_SELECT = (
-    "SELECT {bucket}, sum(count), sum(sum), min(min), max(max),"
-    " sum(p50 * count), sum(CASE WHEN p50 IS NOT NULL THEN count END),"
-    " sum(p95 * count), sum(CASE WHEN p95 IS NOT NULL THEN count END),"
-    " sum(p99 * count), sum(CASE WHEN p99 IS NOT NULL THEN count END)"
-    " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ? AND bucket < ?"
+    "SELECT {bucket}, sum(count), sum(sum), min(min), max(max), "
+    + ", ".join(_FINAL.format(p=p) for p in ("p50", "p95", "p99"))
+    + " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ?"
+    " AND bucket < ?"
 )
 
 
@@ -184,30 +210,36 @@ def query_metrics(
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
     where, args = scope.where()
-    buckets: dict[str, Accumulator] = {}
+    buckets: dict[str, Part] = {}
     to_bucket = hour_of if resolution == "hour" else None
+
+    def add(bucket: str, part: Part) -> None:
+        seen = buckets.get(bucket)
+        buckets[bucket] = part if seen is None else merge_parts(seen, part)
+
     for segment in scope.segments:
         if segment.tier == "raw":
             for minute, name, _labels, _project, kind, values in raw_series(
                 conn, scope, segment, (q.name,)
             ):
-                bucket = to_bucket(minute) if to_bucket else minute
-                acc = buckets.get(bucket) or buckets.setdefault(bucket, Accumulator())
-                acc.add(summarize(name, kind, values))
+                add(to_bucket(minute) if to_bucket else minute,
+                    part_of(summarize(name, kind, values)))
             continue
         expr = "bucket" if segment.tier == resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         rows = conn.execute(
             _AGG_SELECT.format(bucket=expr) + where + " GROUP BY 1",
             (q.name, segment.tier, segment.start, segment.end, *args),
         )
-        for bucket, count, total, lo, hi, w50, c50, w95, c95, w99, c99 in rows:
-            acc = buckets.get(bucket) or buckets.setdefault(bucket, Accumulator())
-            acc.add_partial(count, total, lo, hi, (w50, w95, w99), (c50, c95, c99))
+        for row in rows:
+            if row[0] in buckets:
+                add(row[0], row[1:])
+            else:
+                buckets[row[0]] = row[1:]
     return {
         "name": q.name,
         "resolution": resolution,
         "period": q.period,
-        "data": [buckets[b].result(b) for b in sorted(buckets)],
+        "data": [part_json(b, buckets[b]) for b in sorted(buckets)],
     }
 
 

@@ -13,6 +13,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 PERCENTILES = (50, 95, 99)
 
@@ -31,6 +32,20 @@ def nearest_rank(sorted_values: Sequence[float], p: int) -> float:
         raise ValueError("no values")
     index = (p * n + 99) // 100 - 1
     return sorted_values[min(max(index, 0), n - 1)]
+
+
+def total(values: Iterable[float]) -> float:
+    """Correctly rounded sum, order-independent (so recomputation is exact).
+
+    fsum raises when a partial sum overflows even if the result would not
+    (1.7e308 + 1.7e308 − 1.7e308); then sum scaled down and back up, which
+    gives ±inf only when the true sum is out of range.
+    """
+    items = values if isinstance(values, list) else list(values)
+    try:
+        return math.fsum(items)
+    except OverflowError:
+        return math.ldexp(math.fsum(math.ldexp(v, -64) for v in items), 64)
 
 
 def rate(value: float, thresholds: tuple[float, float]) -> str:
@@ -70,9 +85,9 @@ def summarize(name: str, kind: str | None, values: list[float]) -> Stats:
     histogram = kind == "histogram"
     if histogram or thresholds is not None:
         values.sort()
-        stats = Stats(n, math.fsum(values), values[0], values[-1])
+        stats = Stats(n, total(values), values[0], values[-1])
     else:
-        stats = Stats(n, math.fsum(values), min(values), max(values))
+        stats = Stats(n, total(values), min(values), max(values))
     if histogram:
         stats.p50 = nearest_rank(values, 50)
         stats.p95 = nearest_rank(values, 95)
@@ -84,10 +99,14 @@ def summarize(name: str, kind: str | None, values: list[float]) -> Stats:
 
 
 def _weighted(pairs: list[tuple[float | None, int]]) -> float | None:
-    weight = sum(c for p, c in pairs if p is not None)
-    if not weight:
+    """Count-weighted mean; parts that agree give their value exactly (no float noise)."""
+    known = [(p, c) for p, c in pairs if p is not None]
+    if not known:
         return None
-    return sum(p * c for p, c in pairs if p is not None) / weight
+    first = known[0][0]
+    if all(p == first for p, _ in known):
+        return first
+    return sum(p * c for p, c in known) / sum(c for _, c in known)
 
 
 def rollup(parts: Iterable[Stats]) -> Stats:
@@ -102,7 +121,7 @@ def rollup(parts: Iterable[Stats]) -> Stats:
         raise ValueError("nothing to roll up")
     out = Stats(
         sum(s.count for s in items),
-        math.fsum(s.sum for s in items),
+        total([s.sum for s in items]),
         min(s.min for s in items),
         max(s.max for s in items),
         _weighted([(s.p50, s.count) for s in items]),
@@ -116,63 +135,38 @@ def rollup(parts: Iterable[Stats]) -> Stats:
     return out
 
 
-class Accumulator:
-    """Merges aggregates of many series into one bucket of a query answer.
+#: A bucket of a query answer while it is assembled:
+#: (count, sum, min, max, p50, w50, p95, w95, p99, w99), where w is the count
+#: behind the percentile (None when no merged part had one).
+Part = tuple[Any, ...]
 
-    Keeps the partial sums (weighted percentile sums and their weights), so
-    parts from SQL and parts computed from raw points merge the same way.
-    """
 
-    __slots__ = ("count", "sum", "min", "max", "w", "c")
+def part_of(stats: Stats) -> Part:
+    n = stats.count
+    return (n, stats.sum, stats.min, stats.max,
+            stats.p50, n if stats.p50 is not None else None,
+            stats.p95, n if stats.p95 is not None else None,
+            stats.p99, n if stats.p99 is not None else None)
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
-        self.w = [0.0, 0.0, 0.0]
-        self.c = [0, 0, 0]
 
-    def add_partial(
-        self,
-        count: int,
-        total: float,
-        lo: float,
-        hi: float,
-        weighted: Sequence[float | None],
-        weights: Sequence[int | None],
-    ) -> None:
-        """Add pre-merged sums: weighted[i] = Σ p·count, weights[i] = Σ count (non-null p)."""
-        self.count += count
-        self.sum += total
-        self.min = min(self.min, lo)
-        self.max = max(self.max, hi)
-        for i in range(3):
-            if weights[i]:
-                self.w[i] += weighted[i] or 0.0
-                self.c[i] += weights[i] or 0
+def _merge_p(p: Any, w: Any, q: Any, v: Any) -> tuple[Any, Any]:
+    if not w:
+        return q, v
+    if not v:
+        return p, w
+    return (p if p == q else (p * w + q * v) / (w + v)), w + v
 
-    def add(self, stats: Stats) -> None:
-        ps = (stats.p50, stats.p95, stats.p99)
-        self.add_partial(
-            stats.count,
-            stats.sum,
-            stats.min,
-            stats.max,
-            [p * stats.count if p is not None else None for p in ps],
-            [stats.count if p is not None else None for p in ps],
-        )
 
-    def result(self, bucket: str) -> dict[str, object]:
-        c = self.c
-        return {
-            "bucket": bucket,
-            "count": self.count,
-            "sum": self.sum,
-            "min": self.min,
-            "max": self.max,
-            "avg": self.sum / self.count if self.count else 0.0,
-            "p50": self.w[0] / c[0] if c[0] else None,
-            "p95": self.w[1] / c[1] if c[1] else None,
-            "p99": self.w[2] / c[2] if c[2] else None,
-        }
+def merge_parts(a: Part, b: Part) -> Part:
+    """Series merged in one bucket: counts and sums add, min/max, percentiles count-weighted."""
+    p50 = _merge_p(a[4], a[5], b[4], b[5])
+    p95 = _merge_p(a[6], a[7], b[6], b[7])
+    p99 = _merge_p(a[8], a[9], b[8], b[9])
+    return (a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]), *p50, *p95, *p99)
+
+
+def part_json(bucket: str, part: Part) -> dict[str, Any]:
+    count, total = part[0], part[1]
+    return {"bucket": bucket, "count": count, "sum": total, "min": part[2], "max": part[3],
+            "avg": total / count if count else 0.0, "p50": part[4], "p95": part[6],
+            "p99": part[8]}

@@ -2,47 +2,40 @@
 
 Charts are drawn in the browser by uPlot, vendored under
 `static/vendor/uplot-<version>/` (see scripts/vendor-uplot.sh) and served by
-the service itself, so the UI works offline. Serving, caching and the page's
-security headers are the house ones (shared.web_ui); the key prompt and API
-calls are shared/static/ui.js.
+the service itself, so the UI works offline. The page shell, serving, caching
+and the page's security headers are the house ones (shared.web_ui); the key
+prompt and API calls are shared/static/ui.js.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from string import Template
 
 from starlette.routing import BaseRoute
 
-from shared.web_ui import Asset, asset_url, load_ui_assets, page_route, static_route
+from shared.web_ui import Asset, load_ui_assets, page_route, render_shell, static_route
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 UPLOT_DIR = "vendor/uplot-1.6.32"
 
 
-def render_page(template: Template, assets: dict[str, Asset], root: str = "./") -> str:
+def render_page(assets: Mapping[str, Asset], root: str = "./") -> str:
     """The HTML shell, its asset URLs relative to `root` and versioned by content."""
-
-    def url(name: str) -> str:
-        return asset_url(assets, name, root)
-
-    return template.substitute(
+    return render_shell(
+        assets,
+        service="Metrics Collector",
+        title="Metrics",
+        key_store="monlight.metrics_collector.api_key",
+        styles=["shared/base.css", f"{UPLOT_DIR}/uPlot.min.css", "metrics.css"],
+        scripts=["shared/ui.js", f"{UPLOT_DIR}/uPlot.iife.min.js", "charts.js", "metrics.js"],
         root=root,
-        icon=url("favicon.svg"),
-        base_css=url("shared/base.css"),
-        uplot_css=url(f"{UPLOT_DIR}/uPlot.min.css"),
-        css=url("metrics.css"),
-        ui_js=url("shared/ui.js"),
-        uplot_js=url(f"{UPLOT_DIR}/uPlot.iife.min.js"),
-        charts_js=url("charts.js"),
-        page_js=url("metrics.js"),
     )
 
 
 def routes(directory: Path = STATIC_DIR) -> list[BaseRoute]:
     assets = load_ui_assets(directory)
-    template = Template((directory / "page.html").read_text(encoding="utf-8"))
     return [
-        page_route("/", render_page(template, assets), "ui_metrics"),
+        page_route("/", render_page(assets), "ui_metrics"),
         static_route(assets),
     ]

@@ -9,15 +9,19 @@ picked up at once.
 
 `shared/static/` holds what every UI shares (`ui.js`: key prompt, API calls,
 DOM helpers; `base.css`: the house look); a service serves it under
-`static/shared/` next to its own assets (`load_ui_assets`).
+`static/shared/` next to its own assets (`load_ui_assets`). Every page is the
+same shell (`page.html` there, never served: top bar, `#app`, the `<html>` data
+attributes ui.js reads), filled in by `render_shell` with the page's own assets.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
+from string import Template
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -33,6 +37,9 @@ MEDIA_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
+
+#: The one HTML shell of every page (a `.html` file, so never served as an asset).
+SHELL = Template((SHARED_STATIC_DIR / "page.html").read_text(encoding="utf-8"))
 
 #: Assets whose URL carries their content hash may be cached for good.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -80,6 +87,44 @@ def load_ui_assets(directory: Path) -> dict[str, Asset]:
 def asset_url(assets: Mapping[str, Asset], name: str, root: str = "./") -> str:
     """The versioned URL of an asset, relative to a page whose root is `root`."""
     return f"{root}static/{name}?v={assets[name].etag}"
+
+
+def render_shell(
+    assets: Mapping[str, Asset],
+    *,
+    service: str,
+    title: str,
+    key_store: str,
+    styles: Sequence[str],
+    scripts: Sequence[str],
+    root: str = "./",
+    data: Mapping[str, str] | None = None,
+) -> str:
+    """A page's HTML: the house shell with the service's name, icon and assets.
+
+    `service` is the name people see (top bar, key prompt); `key_store` is the
+    localStorage name of the key, kept stable so saved keys survive releases;
+    `styles` and `scripts` are asset names, loaded in that order (the shared
+    ones, `shared/base.css` and `shared/ui.js`, first); `favicon.svg` is the
+    service's own; `data` adds `data-*` attributes on `<html>` for its scripts.
+    Asset URLs are versioned and relative to `root`, the path from the page to
+    the service root, so the UI also works behind a proxy that adds a prefix.
+    """
+
+    def url(name: str) -> str:
+        return escape(asset_url(assets, name, root))
+
+    attrs = {"root": root, "service": service, "key-store": key_store, **(data or {})}
+    head = [f'<link rel="stylesheet" href="{url(name)}">' for name in styles]
+    head += [f'<script src="{url(name)}" defer></script>' for name in scripts]
+    return SHELL.substitute(
+        attrs="".join(f' data-{name}="{escape(value)}"' for name, value in attrs.items()),
+        title=escape(title),
+        service=escape(service),
+        root=escape(root),
+        icon=url("favicon.svg"),
+        assets="\n".join(head),
+    )
 
 
 def asset_response(request: Request, asset: Asset) -> Response:

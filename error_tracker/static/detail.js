@@ -126,7 +126,7 @@
   function occurrence(o, mainTraceback) {
     return h("article", { class: "card occurrence" },
       h("header", { class: "occ-head" },
-        o.request_method ? h("span", { class: "method", text: o.request_method }) : null,
+        o.request_method ? h("span", { class: "badge method", text: o.request_method }) : null,
         o.request_url
           ? h("span", { class: "occ-url", title: o.request_url, text: o.request_url })
           : h("span", { class: "muted", text: "no request URL" }),
@@ -160,5 +160,5 @@
     return h("div", { class: "kv-section" }, h("h3", { text: title }), body);
   }
 
-  UI.start(load);
+  UI.start(load, { errorTitle: "Could not load errors" });
 })();

@@ -218,5 +218,5 @@
     view = buildPage();
     api("api/projects").then((data) => fillProjects(data.projects)).catch(() => {});
     await load();
-  });
+  }, { errorTitle: "Could not load errors" });
 })();

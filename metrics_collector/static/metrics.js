@@ -250,12 +250,9 @@
       view.dashError.replaceChildren();
       names = namesData.metrics || [];
       fillProjects(projectsData.projects || []);
-      if (!state.metric || !names.some((m) => m.name === state.metric)) {
-        // Keep a metric chosen by URL even if this project lacks it; else pick the busiest.
-        if (!state.metric) {
-          const top = (dashboard.top_metrics || [])[0];
-          state = { ...state, metric: top ? top.name : (names[0] || {}).name || "" };
-        }
+      if (!state.metric) { // none chosen yet: the busiest (a chosen one stays, even if absent)
+        const top = (dashboard.top_metrics || [])[0];
+        state = { ...state, metric: top ? top.name : (names[0] || {}).name || "" };
       }
       fillMetrics();
       renderDashboard(dashboard);

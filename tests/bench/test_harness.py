@@ -131,3 +131,22 @@ def test_seeded_database_is_what_the_tracker_serves(tmp_path: Path) -> None:
         assert hits["total"] == counts["search_hits"] > 0
         detail = client.get(f"/api/errors/{hits['errors'][0]['id']}").json()
         assert detail["occurrences"]
+
+
+def test_profile_summary_splits_threads_and_names_the_hot_code(tmp_path: Path) -> None:
+    from bench.profile import summarize
+
+    raw = tmp_path / "E1.txt"
+    raw.write_text(
+        "thread (11): MainThread;main (shared/server.py:9);"
+        "BodyLimitMiddleware.__call__ (shared/middleware.py:64) 30\n"
+        "thread (11);main (shared/server.py:9);parse_report (error_tracker/ingestion.py:60) 10\n"
+        "thread (12): writer:errors.db;Writer._run (shared/db.py:229);"
+        "store (error_tracker/ingestion.py:97) 60\n"
+    )
+    summary = summarize(raw)
+    assert "100 busy samples" in summary
+    assert "writer 60%" in summary and "event loop 40%" in summary
+    assert "30.0%  our middleware" in summary
+    assert "10.0%  validation + JSON parse" in summary
+    assert "60.0%  writer thread (sqlite + jobs)" in summary

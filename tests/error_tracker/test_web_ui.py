@@ -336,7 +336,7 @@ def test_pages_need_no_key_and_forbid_inline_script(anonymous: TestClient) -> No
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert f'data-root="{root}"' in response.text
         urls = asset_urls(response.text)
-        assert len(set(urls)) == 4 and all(u.startswith(f"{root}static/") for u in urls)
+        assert len(set(urls)) == 6 and all(u.startswith(f"{root}static/") for u in urls)
 
 
 def test_assets_have_types_and_cache_headers(anonymous: TestClient) -> None:

@@ -1,0 +1,174 @@
+"""POST /api/metrics: all-or-nothing validation, canonical labels and timestamps."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from tests.metrics_collector.conftest import (
+    agg_rows,
+    aggregate,
+    count,
+    minutes_ago,
+    point,
+    post,
+    sql,
+)
+
+
+def test_batch_is_accepted_and_stored(collector: TestClient) -> None:
+    ts = minutes_ago(3)
+    post(collector, [
+        point("requests", "counter", 1, labels={"method": "GET"}, project="shop", timestamp=ts),
+        point("latency", "histogram", 0.25, timestamp=ts),
+        point("queue", "gauge", -3),
+    ])
+    rows = sql(collector, "SELECT timestamp, name, labels, value, type, project FROM metrics_raw"
+                          " ORDER BY id")
+    assert rows[0] == (ts, "requests", '{"method":"GET"}', 1.0, "counter", "shop")
+    assert rows[1] == (ts, "latency", None, 0.25, "histogram", None)
+    assert rows[2][1:] == ("queue", None, -3.0, "gauge", None)
+    assert isinstance(rows[2][3], float)
+
+
+def test_missing_timestamp_means_server_time(collector: TestClient) -> None:
+    before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    post(collector, [point()])
+    after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    (stored,), = sql(collector, "SELECT timestamp FROM metrics_raw")
+    assert before <= stored <= after
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-01-01T12:00:00Z", "2026-01-01T12:00:00Z"),
+        ("2026-01-01T12:00:00.123456Z", "2026-01-01T12:00:00Z"),
+        ("2026-01-01T14:30:00+02:00", "2026-01-01T12:30:00Z"),
+        ("2026-01-01T07:00:00.5-05:00", "2026-01-01T12:00:00Z"),
+        ("2026-01-01T12:00:00", "2026-01-01T12:00:00Z"),
+        ("2026-01-01T12:00:00+00:00", "2026-01-01T12:00:00Z"),
+    ],
+)
+def test_timestamps_are_normalised_to_utc(collector: TestClient, sent: str, stored: str) -> None:
+    post(collector, [point(timestamp=sent)])
+    assert sql(collector, "SELECT timestamp FROM metrics_raw") == [(stored,)]
+
+
+def test_labels_are_canonical_json(collector: TestClient) -> None:
+    post(collector, [
+        point(labels={"b": "1", "a": "2"}),
+        point(labels={"a": "2", "b": "1"}),
+        point(labels={"status": 200, "ok": True, "none": None, "ratio": 0.5,
+                      "nested": {"z": 1, "a": [1, {"y": "x"}]}}),
+        point(labels={}),
+    ])
+    labels = [r[0] for r in sql(collector, "SELECT labels FROM metrics_raw ORDER BY id")]
+    assert labels[0] == labels[1] == '{"a":"2","b":"1"}'
+    assert orjson.loads(labels[2]) == {
+        "nested": '{"a":[1,{"y":"x"}],"z":1}',
+        "none": "null",
+        "ok": "true",
+        "ratio": "0.5",
+        "status": "200",
+    }
+    assert labels[2].index('"nested"') < labels[2].index('"none"') < labels[2].index('"ok"')
+    assert labels[3] is None
+
+
+def test_labels_in_any_key_order_are_one_series(collector: TestClient) -> None:
+    ts = minutes_ago(2)
+    post(collector, [
+        point("hits", labels={"region": "eu", "host": "a"}, timestamp=ts, value=1),
+        point("hits", labels={"host": "a", "region": "eu"}, timestamp=ts, value=2),
+    ])
+    aggregate(collector)
+    rows = agg_rows(collector, "minute")
+    assert len(rows) == 1
+    assert rows[0][2] == '{"host":"a","region":"eu"}' and rows[0][5:7] == (2, 3.0)
+
+
+def test_large_integers_and_1000_points_are_fine(collector: TestClient) -> None:
+    post(collector, [point(value=2**64)] + [point(value=i) for i in range(999)])
+    assert count(collector) == 1000
+    assert sql(collector, "SELECT value FROM metrics_raw ORDER BY id LIMIT 1")[0][0] == 2.0**64
+
+
+def test_empty_project_means_none(collector: TestClient) -> None:
+    post(collector, [point(project="")])
+    assert sql(collector, "SELECT project FROM metrics_raw") == [(None,)]
+    assert collector.get("/api/projects").json() == {"projects": []}
+
+
+GOOD = point(timestamp="2026-01-01T00:00:00Z")
+BAD_BODIES = [
+    pytest.param(b'{"name": "a", "type": "counter", "value": 1}', "JSON array", id="object"),
+    pytest.param(b"[]", "1 to 1000 points (got 0)", id="empty"),
+    pytest.param(orjson.dumps([GOOD] * 1001), "1 to 1000 points (got 1001)", id="1001-points"),
+    pytest.param(b'[{"name":"a","type":"counter","value":NaN}]', "Invalid JSON", id="NaN"),
+    pytest.param(b'[{"name":"a","type":"counter","value":Infinity}]', "Invalid JSON", id="inf"),
+    pytest.param(b'[{"name":"a","type":"counter","value":1e999}]', "Invalid JSON", id="1e999"),
+    pytest.param(b'[{"name":"a","type":"counter","value":-1e999}]', "Invalid JSON", id="-1e999"),
+    pytest.param(b"[{", "Invalid JSON", id="truncated"),
+    pytest.param(b"", "empty", id="no-body"),
+    pytest.param(orjson.dumps([point(value=True)]), "points[0].value must be a finite number",
+                 id="bool"),
+    pytest.param(orjson.dumps([point(value="1")]), "points[0].value must be a finite number",
+                 id="string-value"),
+    pytest.param(orjson.dumps([{"name": "a", "type": "counter"}]),
+                 "points[0].value must be a finite number", id="no-value"),
+    pytest.param(orjson.dumps([point(kind="summary")]),
+                 "points[0].type must be one of: counter, histogram, gauge", id="unknown-type"),
+    pytest.param(orjson.dumps([point(kind=None)]), "points[0].type", id="no-type"),
+    pytest.param(orjson.dumps([point(name="x" * 201)]),
+                 "points[0].name must be a string of 1 to 200 characters", id="201-char-name"),
+    pytest.param(orjson.dumps([point(name="")]), "points[0].name", id="empty-name"),
+    pytest.param(orjson.dumps([{"type": "counter", "value": 1}]), "points[0].name is required",
+                 id="no-name"),
+    pytest.param(orjson.dumps([point(name=5)]), "points[0].name", id="numeric-name"),
+    pytest.param(orjson.dumps([point(timestamp="yesterday")]),
+                 "points[0].timestamp must be an ISO 8601 timestamp", id="bad-timestamp"),
+    pytest.param(orjson.dumps([point(timestamp="2026-02-30T12:00:00Z")]),
+                 "points[0].timestamp", id="feb-30"),
+    pytest.param(orjson.dumps([point(timestamp="2026-01-01T24:00:00Z")]),
+                 "points[0].timestamp", id="hour-24"),
+    pytest.param(orjson.dumps([point(timestamp=1767225600)]), "points[0].timestamp",
+                 id="epoch-timestamp"),
+    pytest.param(orjson.dumps([point(labels=["a"])]), "points[0].labels must be an object",
+                 id="labels-list"),
+    pytest.param(orjson.dumps([point(project="p" * 101)]),
+                 "points[0].project must be a string of at most 100 characters", id="project"),
+    pytest.param(orjson.dumps([point(project=7)]), "points[0].project", id="numeric-project"),
+    pytest.param(orjson.dumps([GOOD, GOOD, GOOD, "not a point"]), "points[3] must be an object",
+                 id="string-point"),
+    pytest.param(orjson.dumps([GOOD, GOOD, GOOD, point(value=[1])]),
+                 "points[3].value must be a finite number", id="bad-among-good"),
+]
+
+
+@pytest.mark.parametrize(("body", "detail"), BAD_BODIES)
+def test_bad_batches_are_rejected_whole(collector: TestClient, body: bytes, detail: str) -> None:
+    r = collector.post("/api/metrics", content=body,
+                       headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert detail in r.json()["detail"]
+    assert count(collector) == 0
+    assert count(collector, "metrics_dirty_minutes") == 0
+    assert collector.get("/health").json()["metrics_received_24h"] == 0
+
+
+def test_body_over_512_kib_is_413(collector: TestClient) -> None:
+    body = orjson.dumps([point(labels={"pad": "x" * 600})] * 1000)
+    assert len(body) > 600 * 1024
+    r = collector.post("/api/metrics", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "exceeds" in r.json()["detail"]
+    assert count(collector) == 0
+
+
+def test_api_key_is_required(collector: TestClient) -> None:
+    r = collector.post("/api/metrics", json=[point()], headers={"X-API-Key": "wrong"})
+    assert r.status_code == 401 and r.json() == {"detail": "Invalid API key"}
+    assert count(collector) == 0

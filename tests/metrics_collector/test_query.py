@@ -1,0 +1,231 @@
+"""GET /api/metrics (+ names, projects): periods, resolutions, label filters, merging, freshness."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from metrics_collector.query import parse_label_filter, plan
+from shared.query_params import parse_duration
+from shared.responses import BadRequest
+from tests.metrics_collector.conftest import (
+    MakeClient,
+    aggregate,
+    iso,
+    minutes_ago,
+    point,
+    post,
+    this_hour,
+)
+
+
+def series(client: TestClient, **params: str) -> dict:
+    r = client.get("/api/metrics", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_a_point_sent_a_second_ago_is_visible(collector: TestClient) -> None:
+    post(collector, [point("signups", "counter", 3)])
+    body = series(collector, name="signups", period="5m")
+    assert body["name"] == "signups" and body["period"] == "5m"
+    assert body["resolution"] == "minute"
+    (bucket,) = body["data"]
+    assert bucket["count"] == 1 and bucket["sum"] == 3.0
+    assert set(bucket) == {"bucket", "count", "sum", "min", "max", "avg", "p50", "p95", "p99"}
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_aggregated_and_fresh_minutes_together_oldest_first(collector: TestClient) -> None:
+    post(collector, [point("jobs", value=v, timestamp=minutes_ago(m))
+                     for v, m in ((1, 30), (2, 10), (4, 10))])
+    aggregate(collector)
+    post(collector, [point("jobs", value=8), point("jobs", value=16, timestamp=minutes_ago(10))])
+    data = series(collector, name="jobs", period="1h")["data"]
+    assert [d["bucket"] for d in data] == [minutes_ago(30), minutes_ago(10), minutes_ago(0)]
+    assert [d["sum"] for d in data] == [1.0, 6.0, 8.0]  # the late 16 waits for the next run
+    aggregate(collector)
+    data = series(collector, name="jobs", period="1h")["data"]
+    assert [d["sum"] for d in data] == [1.0, 22.0, 8.0]
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_answers_do_not_change_when_minutes_get_aggregated(collector: TestClient) -> None:
+    points = [point("lat", "histogram", float(v), labels={"r": str(v % 3)},
+                    timestamp=minutes_ago(v % 7 + 1, v % 60)) for v in range(200)]
+    post(collector, points)
+    before = series(collector, name="lat", period="1h")
+    aggregate(collector)
+    assert series(collector, name="lat", period="1h") == before
+    assert sum(d["count"] for d in before["data"]) == 200
+
+
+def test_series_are_merged_per_bucket(collector: TestClient) -> None:
+    ts = minutes_ago(3)
+    a = [1.0, 2.0, 3.0, 4.0]  # p50 2, p95/p99 4
+    b = [10.0, 20.0]  # p50 10, p95/p99 20
+    post(collector, [point("lat", "histogram", v, labels={"host": "a"}, timestamp=ts) for v in a]
+         + [point("lat", "histogram", v, labels={"host": "b"}, timestamp=ts) for v in b])
+    for _ in range(2):  # from raw, then from minute rows: the same numbers
+        (d,) = series(collector, name="lat", period="10m")["data"]
+        assert (d["count"], d["sum"], d["min"], d["max"]) == (6, 40.0, 1.0, 20.0)
+        assert d["avg"] == pytest.approx(40.0 / 6)
+        assert d["p50"] == pytest.approx((2 * 4 + 10 * 2) / 6)
+        assert d["p95"] == pytest.approx((4 * 4 + 20 * 2) / 6)
+        assert d["p99"] == pytest.approx((4 * 4 + 20 * 2) / 6)
+        aggregate(collector)
+
+
+def test_counters_have_null_percentiles(collector: TestClient) -> None:
+    post(collector, [point("hits", "counter", 1, timestamp=minutes_ago(2))])
+    (d,) = series(collector, name="hits", period="1h")["data"]
+    assert (d["p50"], d["p95"], d["p99"]) == (None, None, None)
+
+
+def test_label_filters_match_in_any_order(collector: TestClient) -> None:
+    ts = minutes_ago(2)
+    post(collector, [
+        point("req", value=1, labels={"route": "/a", "method": "GET"}, timestamp=ts),
+        point("req", value=2, labels={"method": "GET", "route": "/b"}, timestamp=ts),
+        point("req", value=4, labels={"x": "1", "route": "/a", "method": "POST"}, timestamp=ts),
+        point("req", value=8, labels={"url": "http://h:1/p", "code": 200}, timestamp=ts),
+        point("req", value=16, timestamp=ts),
+    ])
+    cases = {
+        "route:/a": 5.0,
+        "method:GET,route:/a": 1.0,
+        "route:/a,method:GET": 1.0,
+        "method:GET": 3.0,
+        " method : GET , route : /b ": 2.0,
+        "route:/c": None,
+        "url:http://h:1/p": 8.0,
+        "code:200": 8.0,
+        "route:/a,route:/b": None,
+    }
+    for _ in range(2):  # from raw points, then from minute rows
+        for labels, total in cases.items():
+            data = series(collector, name="req", period="1h", labels=labels)["data"]
+            assert ([d["sum"] for d in data] or [None]) == [total], labels
+        aggregate(collector)
+
+
+@pytest.mark.parametrize("labels", ["route", ":x", "a:1,,b:2", ",", "a:1,b"])
+def test_malformed_label_filters_are_400(collector: TestClient, labels: str) -> None:
+    r = collector.get("/api/metrics", params={"name": "req", "labels": labels})
+    assert r.status_code == 400 and "labels" in r.json()["detail"]
+
+
+def test_label_filter_parsing() -> None:
+    assert parse_label_filter("a:1,b:x:y") == [("a", "1"), ("b", "x:y")]
+    assert parse_label_filter("") == [] and parse_label_filter(None) == []
+    with pytest.raises(BadRequest):
+        parse_label_filter("nocolon")
+
+
+def test_project_filter(collector: TestClient) -> None:
+    ts = minutes_ago(2)
+    post(collector, [point("req", value=1, project="shop", timestamp=ts),
+                     point("req", value=2, project="blog", timestamp=ts),
+                     point("req", value=4, timestamp=ts)])
+    assert [d["sum"] for d in series(collector, name="req", project="shop")["data"]] == [1.0]
+    assert [d["sum"] for d in series(collector, name="req")["data"]] == [7.0]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600),
+                                               ("24h", 86400), ("7d", 604800),
+                                               ("30d", 2592000), ("3650d", 315360000)])
+def test_periods(collector: TestClient, text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+    body = series(collector, name="x", period=text)
+    assert body["period"] == text and body["data"] == []
+
+
+def test_default_period_is_24h(collector: TestClient) -> None:
+    post(collector, [point("x", timestamp=iso(this_hour() - 23 * 3600))])
+    body = series(collector, name="x")
+    assert body["period"] == "24h" and body["resolution"] == "minute"
+    assert len(body["data"]) == 1
+
+
+@pytest.mark.parametrize("period", ["0h", "1w", "-5m", "abc", "5", "1.5h", "h", "24H", "1d1h",
+                                    "9999999999999d"])
+def test_unknown_periods_are_400(collector: TestClient, period: str) -> None:
+    r = collector.get("/api/metrics", params={"name": "x", "period": period})
+    assert r.status_code == 400 and "period" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("period", "resolution"), [("24h", "minute"), ("1441m", "hour"),
+                                                    ("2d", "hour"), ("90s", "minute")])
+def test_auto_resolution(collector: TestClient, period: str, resolution: str) -> None:
+    assert series(collector, name="x", period=period)["resolution"] == resolution
+    explicit = series(collector, name="x", period=period, resolution="minute")
+    assert explicit["resolution"] == "minute"
+
+
+@pytest.mark.parametrize("params", [{}, {"name": ""}, {"name": "  "},
+                                    {"name": "x", "resolution": "second"},
+                                    {"name": "x" * 201}, {"name": "x", "project": "p" * 101}])
+def test_bad_parameters_are_400(collector: TestClient, params: dict) -> None:
+    r = collector.get("/api/metrics", params=params)
+    assert r.status_code == 400 and r.json()["detail"]
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_hour_resolution_reads_every_tier_once(make_collector: MakeClient) -> None:
+    collector = make_collector(RETENTION_RAW="24")
+    base = this_hour()
+    post(collector, [point("jobs", value=1, timestamp=iso(base - 3 * 3600 + 60 * i))
+                     for i in range(5)])  # a complete hour: hour rows
+    post(collector, [point("jobs", value=10, timestamp=iso(base - 3600 + 30))])
+    aggregate(collector, now=base - 3600 + 120)  # that last hour is not complete yet
+    post(collector, [point("jobs", value=100)])  # raw only
+    body = series(collector, name="jobs", period="7d")
+    assert body["resolution"] == "hour"
+    assert [(d["bucket"], d["count"], d["sum"]) for d in body["data"]] == [
+        (iso(base - 3 * 3600), 5, 5.0),
+        (iso(base - 3600), 1, 10.0),
+        (iso(base), 1, 100.0),
+    ]
+    aggregate(collector)
+    assert series(collector, name="jobs", period="7d") == body
+
+
+def test_names_and_projects(collector: TestClient) -> None:
+    post(collector, [point("zeta", "gauge", project="b"), point("alpha", "histogram", project="a"),
+                     point("mid", "counter"), point("alpha", "histogram", project="b")])
+    assert collector.get("/api/metrics/names").json() == {"metrics": [
+        {"name": "alpha", "type": "histogram"}, {"name": "mid", "type": "counter"},
+        {"name": "zeta", "type": "gauge"}]}
+    assert collector.get("/api/metrics/names", params={"project": "b"}).json() == {"metrics": [
+        {"name": "alpha", "type": "histogram"}, {"name": "zeta", "type": "gauge"}]}
+    assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
+    aggregate(collector)
+    assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
+
+
+def test_query_routes_need_the_key(collector: TestClient) -> None:
+    for path in ("/api/metrics?name=x", "/api/metrics/names", "/api/projects", "/api/dashboard"):
+        assert collector.get(path, headers={"X-API-Key": ""}).status_code == 401
+
+
+def test_plan_reads_each_span_from_one_tier() -> None:
+    state = {"aggregated_through": "2026-01-01T12:34:00Z", "hours_through": "2026-01-01T12:00:00Z"}
+    now = 1767271000.0  # 2026-01-01T12:36:40Z
+    minute = plan("minute", "2026-01-01T09:10:00Z", now, state)
+    assert [(s.tier, s.start, s.end) for s in minute] == [
+        ("minute", "2026-01-01T09:10:00Z", "2026-01-01T12:34:00Z"),
+        ("raw", "2026-01-01T12:34:00Z", "2026-01-01T12:37:00Z"),
+    ]
+    mixed = plan("minute", "2026-01-01T09:10:00Z", now, state, whole_hours=True)
+    assert [(s.tier, s.start, s.end) for s in mixed] == [
+        ("minute", "2026-01-01T09:10:00Z", "2026-01-01T10:00:00Z"),
+        ("hour", "2026-01-01T10:00:00Z", "2026-01-01T12:00:00Z"),
+        ("minute", "2026-01-01T12:00:00Z", "2026-01-01T12:34:00Z"),
+        ("raw", "2026-01-01T12:34:00Z", "2026-01-01T12:37:00Z"),
+    ]
+    hourly = plan("hour", "2026-01-01T09:00:00Z", now, state)
+    assert [s.tier for s in hourly] == ["hour", "minute", "raw"]
+    fresh = plan("minute", "2026-01-01T09:10:00Z", now,
+                 {"aggregated_through": "", "hours_through": ""})
+    assert [(s.tier, s.start) for s in fresh] == [("raw", "2026-01-01T09:10:00Z")]
