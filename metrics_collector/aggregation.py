@@ -49,6 +49,7 @@ from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, from_epoch, hou
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
 from metrics_collector.stats import Stats, rollup, summarize
+from shared.bulk import BulkInsert
 from shared.db import Database, connect
 from shared.workers import PeriodicWorker
 
@@ -59,11 +60,10 @@ CHUNK_POINTS = 50_000
 #: Complete hours rebuilt per write job.
 CHUNK_HOURS = 6
 
-AGG_COLUMNS = (
-    "bucket, resolution, name, labels, count, sum, min, max, avg, p50, p95, p99,"
-    " project, type, n_good, n_poor"
-)
-INSERT_AGG = f"INSERT INTO metrics_aggregated ({AGG_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+AGG_FIELDS = ("bucket", "resolution", "name", "labels", "count", "sum", "min", "max", "avg",
+              "p50", "p95", "p99", "project", "type", "n_good", "n_poor")
+AGG_COLUMNS = ", ".join(AGG_FIELDS)
+insert_agg = BulkInsert("metrics_aggregated", AGG_FIELDS)
 
 SeriesId = tuple[str, str | None, str | None, str | None]  # name, labels, project, type
 
@@ -92,38 +92,47 @@ def group_points(
 
 def minute_rows(
     groups: dict[tuple[str, str, str | None, str | None, str | None], list[float]],
-) -> list[tuple[Any, ...]]:
-    return [
-        agg_row(minute + ":00Z", "minute", (name, labels, project, kind),
-                summarize(name, kind, values))
-        for (minute, name, labels, project, kind), values in groups.items()
-    ]
+) -> list[Any]:
+    """Minute rows of the groups, flattened for insert_agg."""
+    out: list[Any] = []
+    extend = out.extend
+    for (minute, name, labels, project, kind), values in groups.items():
+        extend(agg_row(minute + ":00Z", "minute", (name, labels, project, kind),
+                       summarize(name, kind, values)))
+    return out
 
 
 # --- write jobs (plain SQL; the writer may replay them) ---------------------------------------
 
 
 _CLEAN = (
-    "DELETE FROM metrics_dirty_minutes WHERE minute = ? AND NOT EXISTS (SELECT 1 FROM metrics_raw"
-    " WHERE timestamp >= ? AND timestamp < ? AND id > ?)"
+    "DELETE FROM metrics_dirty_minutes WHERE minute >= ? AND minute < ? AND minute NOT IN"
+    " (SELECT DISTINCT substr(timestamp, 1, 16) || ':00Z' FROM metrics_raw"
+    "  WHERE timestamp >= ? AND timestamp < ? AND id > ?)"
 )
 
 
-def clean(conn: sqlite3.Connection, minutes: list[str], up_to_id: int) -> None:
-    """Minutes are clean once counted, unless a point above the run's horizon came in."""
-    conn.executemany(_CLEAN, [(m, m, shift(m, MINUTE), up_to_id) for m in minutes])
+def clean(conn: sqlite3.Connection, first: str, last: str, up_to_id: int) -> None:
+    """Minutes [first, last] are clean once counted, unless a point above the run's
+    horizon came in meanwhile (then they stay dirty for the next run)."""
+    end = shift(last, MINUTE)
+    conn.execute(_CLEAN, (first, end, first, end, up_to_id))
 
 
 def replace_minutes(
-    conn: sqlite3.Connection, minutes: list[str], rows: list[tuple[Any, ...]], up_to_id: int
+    conn: sqlite3.Connection, minutes: list[str], rows: list[Any], up_to_id: int
 ) -> None:
-    """Rebuild whole minutes: their old rows go, the recomputed ones come in."""
-    conn.executemany(
-        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket = ?",
-        [(m,) for m in minutes],
+    """Rebuild consecutive whole minutes: old rows go, the recomputed ones (flat) come in."""
+    if not minutes:
+        return
+    first, last = minutes[0], minutes[-1]
+    conn.execute(
+        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ?"
+        " AND bucket < ?",
+        (first, shift(last, MINUTE)),
     )
-    conn.executemany(INSERT_AGG, rows)
-    clean(conn, minutes, up_to_id)
+    insert_agg(conn, rows)
+    clean(conn, first, last, up_to_id)
     conn.executemany(
         "INSERT OR IGNORE INTO metrics_dirty_hours (hour) VALUES (?)",
         sorted({(hour_of(m),) for m in minutes}),
@@ -143,7 +152,7 @@ def merge_into(
     """Fold not-yet-counted points into an existing row of the series, or add one."""
     row = conn.execute(_FIND, (resolution, bucket, *series)).fetchone()
     if row is None:
-        conn.execute(INSERT_AGG, agg_row(bucket, resolution, series, delta))
+        insert_agg(conn, agg_row(bucket, resolution, series, delta))
         return
     merged = rollup([Stats(*row[1:]), delta])
     conn.execute(
@@ -174,7 +183,7 @@ def merge_minute(
         "DELETE FROM metrics_raw WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
         (minute, shift(minute, MINUTE), up_to_id),
     )
-    clean(conn, [minute], up_to_id)
+    clean(conn, minute, minute, up_to_id)
 
 
 #: Count-weighted mean of minute percentiles (exactly the value when all minutes agree).
@@ -292,9 +301,16 @@ class Aggregator:
         return fn(self._conn)
 
     def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run a write job through the shared writer and wait for its commit.
+
+        Waiting (rather than reading on while it commits) is deliberate: both
+        sides need the GIL between SQLite steps, and overlapping them made the
+        run slower, not faster.
+        """
         if self._stopping.is_set():
             raise Stopped
         return self.db.writer.submit_sync(fn)
+
 
     def state(self) -> dict[str, str]:
         return self.read(read_state)  # type: ignore[no-any-return]
@@ -365,16 +381,16 @@ class Aggregator:
 
         def read(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
-                "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
-                " WHERE timestamp >= ? AND timestamp < ? AND id <= ? ORDER BY timestamp",
+                "SELECT substr(timestamp, 1, 16), name, labels, project, type, value"
+                " FROM metrics_raw WHERE timestamp >= ? AND timestamp < ? AND id <= ?"
+                " ORDER BY timestamp",
                 (run[0], shift(run[-1], MINUTE), up_to_id),
             )
             groups: dict[Any, list[float]] = {}
             get = groups.get
             seen = 0
             current = ""
-            for ts, name, labels, project, kind, value in cursor:
-                minute = ts[:16]
+            for minute, name, labels, project, kind, value in cursor:
                 if minute != current:
                     if seen >= CHUNK_POINTS:
                         flush(groups, minute + ":00Z")

@@ -187,7 +187,8 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX idx_agg_name_resolution;
     """,
     # 11 (ours): GET /api/metrics reads a day of minute rows of one name (thousands of
-    # rows); a covering index serves it without a table lookup per row. idx_agg_bucket
+    # rows); a covering index serves it without a table lookup per row (labels stay out:
+    # they would make every aggregated insert ~25% dearer for the filtered case). idx_agg_bucket
     # and idx_agg_project have no reader here. Labels that are not JSON (nothing we
     # store, but a database of the earlier implementation might) become NULL, so
     # label filters can use json_extract without guarding every row.
@@ -198,8 +199,8 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX idx_agg_name_resolution_bucket;
     DROP INDEX idx_agg_bucket;
     DROP INDEX idx_agg_project;
-    CREATE INDEX idx_agg_series ON metrics_aggregated(name, resolution, bucket, project, labels,
-        type, count, sum, min, max, p50, p95, p99, n_good, n_poor);
+    CREATE INDEX idx_agg_series ON metrics_aggregated(name, resolution, bucket, project,
+        count, sum, min, max, p50, p95, p99);
     """,
 ]
 

@@ -1,6 +1,8 @@
-"""POST /api/metrics: validate a whole batch, then store it in one executemany.
+"""POST /api/metrics: validate a whole batch, then store it in one write job.
 
-This is the hot path (hundreds of thousands of points a second), so the
+The points go in as a few fixed-size multi-row INSERTs (shared.bulk) —
+not a statement per row, and about twice as fast as executemany. This is
+the hot path (hundreds of thousands of points a second), so the
 per-point work is a handful of type checks: no datetime parsing when the
 timestamp is already canonical (checked with a regex, cached per batch),
 and label objects are serialised once with sorted keys.
@@ -19,6 +21,7 @@ from typing import Any
 import orjson
 
 from metrics_collector.buckets import minute_of
+from shared.bulk import BulkInsert
 from shared.responses import BadRequest
 from shared.timeutil import now_iso, to_iso
 from shared.validate import parse_json
@@ -33,35 +36,15 @@ _CANONICAL = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\dZ")
 _TS_HINT = "an ISO 8601 timestamp such as 2026-01-01T12:00:00Z"
 
 RAW_COLUMNS = ("timestamp", "name", "labels", "value", "type", "project")
-#: Statement sizes a batch is split into (binary decomposition: 100 = 64 + 32 + 4).
-#: Multi-row VALUES runs as one sqlite3_step with the GIL released, about twice as
-#: fast as executemany; fixed sizes keep every statement in the prepared cache.
-CHUNK_SIZES = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
-_INSERT = {
-    size: f"INSERT INTO metrics_raw ({', '.join(RAW_COLUMNS)}) VALUES "
-    + ", ".join(["(?, ?, ?, ?, ?, ?)"] * size)
-    for size in CHUNK_SIZES
-}
-WIDTH = len(RAW_COLUMNS)
+#: The points of a batch go in as a few multi-row INSERTs (see shared.bulk).
+insert_raw = BulkInsert("metrics_raw", RAW_COLUMNS)
 
 SeriesKey = tuple[str, str, str]
 
 
-def insert_raw(conn: sqlite3.Connection, values: list[Any]) -> None:
-    """Insert points given as one flat parameter list (WIDTH values per point)."""
-    n = len(values) // WIDTH
-    done = 0
-    for size in CHUNK_SIZES:
-        if n - done >= size:
-            conn.execute(_INSERT[size], values[done * WIDTH:(done + size) * WIDTH])
-            done += size
-            if done == n:
-                return
-
-
 @dataclass(slots=True)
 class Batch:
-    #: The points' columns in RAW_COLUMNS order, flattened (what insert_raw binds).
+    #: The points' columns in RAW_COLUMNS order, flattened (what insert_raw takes).
     values: list[Any]
     count: int
     #: (name, type, project or "") of every point, for the catalog.

@@ -83,6 +83,9 @@ def summarize(name: str, kind: str | None, values: list[float]) -> Stats:
     n = len(values)
     thresholds = VITALS.get(name)
     histogram = kind == "histogram"
+    if n == 1 and thresholds is None:  # common when points are sparse: skip the machinery
+        v = values[0]
+        return Stats(1, v, v, v, v, v, v) if histogram else Stats(1, v, v, v)
     if histogram or thresholds is not None:
         values.sort()
         stats = Stats(n, total(values), values[0], values[-1])

@@ -168,7 +168,7 @@ class APIKeyMiddleware:
         if scope["type"] == "http" and self.applies(scope["path"]):
             given: bytes | None = None
             for name, value in scope["headers"]:
-                if name == b"x-api-key":
+                if name == b"x-api-key" and value:
                     given = value
                     break
             if given is None:

@@ -186,6 +186,10 @@ def test_key_in_header_or_query(client: TestClient) -> None:
     assert client.post("/api/echo", headers={"X-API-Key": KEY}).status_code == 200
     assert client.post("/api/echo", params={"api_key": KEY}).status_code == 200
     assert client.post("/api/echo", params={"api_key": "nope"}).status_code == 401
+    # An empty header (a UI that has no key yet) does not hide a key in the URL.
+    empty = {"X-API-Key": ""}
+    assert client.post("/api/echo", params={"api_key": KEY}, headers=empty).status_code == 200
+    assert client.post("/api/echo", headers=empty).status_code == 401
     # Unknown API routes need the key too: nothing about the API leaks without it.
     assert client.get("/api/nothing-here").status_code == 401
 

@@ -1,0 +1,41 @@
+"""shared.query_params: durations and required strings, or a 400 naming the parameter."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.datastructures import QueryParams
+
+from shared.query_params import parse_duration, query_duration, query_optional, query_required
+from shared.responses import BadRequest
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("1s", 1), ("90s", 90), ("5m", 300),
+                                               ("24h", 86_400), ("7d", 604_800),
+                                               ("3650d", 315_360_000), ("05m", 300)])
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0s", "0d", "1w", "-5m", "5", "m", "1.5h", "24H", "1h30m",
+                                  " 5m", "", "9999999999999d"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_query_duration_defaults_and_names_the_parameter() -> None:
+    assert query_duration(QueryParams(""), "period", "24h") == ("24h", 86_400)
+    assert query_duration(QueryParams("period="), "period", "24h") == ("24h", 86_400)
+    with pytest.raises(BadRequest, match="'period'"):
+        query_duration(QueryParams("period=1w"), "period", "24h")
+
+
+def test_required_and_optional_strings() -> None:
+    assert query_required(QueryParams("name=x"), "name") == "x"
+    for qs in ("", "name=", "name=%20"):
+        with pytest.raises(BadRequest, match="'name' is required"):
+            query_required(QueryParams(qs), "name")
+    with pytest.raises(BadRequest, match="at most 3"):
+        query_required(QueryParams("name=abcd"), "name", max_len=3)
+    assert query_optional(QueryParams("project="), "project") is None
+    assert query_optional(QueryParams("project=p"), "project") == "p"
