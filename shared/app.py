@@ -16,12 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import Database, Migration
-from shared.middleware import (
-    APIKeyMiddleware,
-    BodyLimitMiddleware,
-    RateLimitMiddleware,
-    client_ip,
-)
+from shared.middleware import Gate, client_ip
 from shared.responses import EXCEPTION_HANDLERS, JSONResponse
 
 log = logging.getLogger("monlight")
@@ -118,14 +113,17 @@ def create_app(
             db.close()
             app.state.db = None
 
+    key = api_key if api_key is not None else getattr(config, "api_key", None)
     middleware = [
         Middleware(StartupErrorLine),
-        Middleware(BodyLimitMiddleware, max_body=config.max_body_size),
-        Middleware(RateLimitMiddleware, limit=config.rate_limit, key=rate_key),
+        Middleware(
+            Gate,
+            max_body=config.max_body_size,
+            rate_limit=config.rate_limit,
+            api_key=key or None,
+            rate_key=rate_key,
+        ),
     ]
-    key = api_key if api_key is not None else getattr(config, "api_key", None)
-    if key:
-        middleware.append(Middleware(APIKeyMiddleware, api_key=key))
     app = Starlette(
         routes=[health_route(health_extra), *routes],
         middleware=middleware,

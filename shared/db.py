@@ -166,8 +166,8 @@ class Writer:
         self._thread.start()
         self.batches = 0
         self.jobs = 0
-        #: Bumped after every commit (before anyone is answered): cached reads
-        #: taken at an older generation are stale.
+        #: Bumped after every commit that changed rows (before anyone is
+        #: answered): cached reads taken at an older generation are stale.
         self.generation = 0
 
     @property
@@ -260,6 +260,7 @@ class Writer:
         so replaying them is safe.
         """
         conn = self._conn
+        changes = conn.total_changes
         try:
             results = self._run_batch(conn, batch, isolated=False)
             if results is None:
@@ -272,7 +273,8 @@ class Writer:
             results = [(item, False, exc) for item in batch]
         self.batches += 1
         self.jobs += len(batch)
-        self.generation += 1
+        if conn.total_changes != changes:
+            self.generation += 1
         self._resolve(results)
 
     @staticmethod
@@ -374,6 +376,44 @@ class Reader:
             self._conns.clear()
 
 
+class Checkpointer:
+    """Moves WAL pages into the database file on its own thread and connection.
+
+    Left to SQLite, a checkpoint runs inside whichever COMMIT crosses 1000
+    WAL pages, fsyncing the database while every request waiting on that
+    batch waits too. Here the writer's connection never checkpoints; this
+    thread does a PASSIVE checkpoint (it never blocks the writer or readers)
+    at most every `interval` seconds, when something was written.
+    """
+
+    def __init__(self, path: str, writer: Writer, interval: float = 1.0) -> None:
+        self._path = path
+        self._writer = writer
+        self._interval = interval
+        self._stop = threading.Event()
+        self._seen = writer.generation
+        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        try:
+            while not self._stop.wait(self._interval):
+                generation = self._writer.generation
+                if generation != self._seen:
+                    self._seen = generation
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.Error as exc:
+                        log.warning("checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class Database:
     """A service's database: migrated on open, one Writer, one Reader."""
 
@@ -387,10 +427,13 @@ class Database:
         except BaseException:
             conn.close()
             raise
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
         self._write_conn = conn
         self.writer = Writer(conn, name=f"writer:{os.path.basename(path)}")
         self.reader = Reader(path, threads=reader_threads)
+        self.checkpointer = Checkpointer(path, self.writer)
         self._cache: dict[Any, tuple[int, Any]] = {}
+        self._loading: dict[Any, asyncio.Future[Any]] = {}
 
     async def write(self, fn: Job[T]) -> T:
         return await self.writer.submit(fn)
@@ -399,27 +442,36 @@ class Database:
         return await self.reader.run(fn)
 
     async def read_cached(self, key: Any, fn: Job[T], max_entries: int = 256) -> T:
-        """A read whose (immutable) result is reused until the next commit.
+        """A read whose (immutable) result is reused until the next change.
 
         For aggregates that cost a scan (list totals): repeated page views are
         free while nothing is written, and never stale, since every commit
-        bumps the writer's generation. The generation is taken before the
-        query, so a result racing a commit is filed under the older one.
+        that changes rows bumps the writer's generation. The generation is
+        taken before the query, so a result racing a commit is filed under
+        the older one. Concurrent misses share one query instead of each
+        running the scan.
         """
         generation = self.writer.generation
         hit = self._cache.get(key)
         if hit is not None and hit[0] == generation:
             return hit[1]  # type: ignore[no-any-return]
-        value = await self.reader.run(fn)
+        slot = (key, generation, asyncio.get_running_loop())
+        loading = self._loading.get(slot)
+        if loading is None:
+            loading = self._loading[slot] = asyncio.ensure_future(self.reader.run(fn))
+            loading.add_done_callback(lambda _: self._loading.pop(slot, None))
+        value = await asyncio.shield(loading)
         if len(self._cache) >= max_entries:
             self._cache.clear()
         self._cache[key] = (generation, value)
-        return value
+        return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        """Drain pending writes, then close every connection."""
+        """Drain pending writes, checkpoint, then close every connection."""
         self.writer.close()
+        self.checkpointer.stop()
         self.reader.close()
         with contextlib.suppress(sqlite3.Error):
             self._write_conn.execute("PRAGMA optimize")
+            self._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         self._write_conn.close()

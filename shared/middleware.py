@@ -1,7 +1,8 @@
-"""Pure-ASGI middleware: body limit → rate limit → auth.
+"""The gate every service sits behind: body limit → rate limit → API key.
 
 Pure ASGI (no BaseHTTPMiddleware) so streaming bodies are checked as they
-arrive and nothing is buffered twice.
+arrive and nothing is buffered twice, and one layer rather than three, so
+each request pays one call for all of it.
 """
 
 from __future__ import annotations
@@ -25,53 +26,52 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over the limit, counted while streaming (chunked too)."""
+async def _read_limited(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int
+) -> None:
+    """Run app with a body of unknown length, stopping the read past `limit`."""
+    received = 0
+    started = False
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
-        self.app = app
-        self.max_body = max_body
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+        return message
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.max_body
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await send_error(send, 400, "Invalid Content-Length header")
-                    return
-                if declared > limit:
-                    await send_error(send, 413, f"Request body exceeds {limit} bytes")
-                    return
-                break
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
 
-        received = 0
-        started = False
+    try:
+        await app(scope, limited_receive, tracking_send)
+    except _BodyTooLarge:
+        if not started:
+            await send_error(send, 413, f"Request body exceeds {limit} bytes")
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge
-            return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+def _declared_length_status(scope: Scope, limit: int) -> int | None:
+    """None: declared and within the limit; 0: unknown length; else the error status."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                return 400
+            return 413 if declared > limit else None
+    return 0
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await send_error(send, 413, f"Request body exceeds {limit} bytes")
+
+async def _reject_length(send: Send, status: int, limit: int) -> None:
+    if status == 400:
+        await send_error(send, 400, "Invalid Content-Length header")
+    else:
+        await send_error(send, 413, f"Request body exceeds {limit} bytes")
 
 
 def client_ip(scope: Scope) -> str:
@@ -111,39 +111,6 @@ class RateLimiter:
         self._last_sweep = now
 
 
-class RateLimitMiddleware:
-    """429 with Retry-After once a client exceeds `limit` API requests a minute.
-
-    `key` picks what is limited (the client IP by default; the relay limits
-    per DSN key). A key function returning None skips limiting.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        limit: int,
-        key: Callable[[Scope], str | None] = client_ip,
-        applies: Callable[[str], bool] = is_api,
-    ) -> None:
-        self.app = app
-        self.limiter = RateLimiter(limit) if limit > 0 else None
-        self.key = key
-        self.applies = applies
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limiter is not None and scope["type"] == "http" and self.applies(scope["path"]):
-            key = self.key(scope)
-            if key is not None:
-                wait = self.limiter.check(key)
-                if wait > 0:
-                    retry = str(max(1, int(wait + 0.999)))
-                    await send_error(
-                        send, 429, "Rate limit exceeded", {"Retry-After": retry}
-                    )
-                    return
-        await self.app(scope, receive, send)
-
-
 def query_param(scope: Scope, name: str) -> str | None:
     qs = scope.get("query_string", b"")
     if not qs or name.encode() not in qs:
@@ -154,27 +121,66 @@ def query_param(scope: Scope, name: str) -> str | None:
     return None
 
 
-class APIKeyMiddleware:
-    """`X-API-Key` (or `?api_key=`) on every `/api/*` route, compared in constant time."""
+def key_matches(scope: Scope, expected: bytes) -> bool:
+    """`X-API-Key`, else `?api_key=` (EventSource cannot set headers), in constant time."""
+    given: bytes | None = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key" and value:
+            given = value
+            break
+    if given is None:
+        param = query_param(scope, "api_key")
+        given = param.encode() if param is not None else None
+    return given is not None and hmac.compare_digest(given, expected)
+
+
+class Gate:
+    """Body limit → rate limit → API key.
+
+    A declared Content-Length is checked up front and the request then passes
+    untouched (the HTTP server never hands over more than it declared); only
+    bodies of unknown length (chunked) are counted as they arrive. Rate limit
+    and key apply to `/api/*`; `rate_key` picks what is limited (the client
+    IP; the relay limits per DSN key), None skipping it.
+    """
 
     def __init__(
-        self, app: ASGIApp, api_key: str, applies: Callable[[str], bool] = is_api
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        rate_limit: int,
+        api_key: str | None,
+        rate_key: Callable[[Scope], str | None] = client_ip,
+        applies: Callable[[str], bool] = is_api,
     ) -> None:
         self.app = app
-        self.expected = api_key.encode()
+        self.max_body = max_body
+        self.limiter = RateLimiter(rate_limit) if rate_limit > 0 else None
+        self.rate_key = rate_key
+        self.expected = api_key.encode() if api_key else None
         self.applies = applies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.applies(scope["path"]):
-            given: bytes | None = None
-            for name, value in scope["headers"]:
-                if name == b"x-api-key" and value:
-                    given = value
-                    break
-            if given is None:
-                param = query_param(scope, "api_key")
-                given = param.encode() if param is not None else None
-            if given is None or not hmac.compare_digest(given, self.expected):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = _declared_length_status(scope, self.max_body)
+        if status not in (None, 0):
+            await _reject_length(send, status, self.max_body)  # type: ignore[arg-type]
+            return
+        if self.applies(scope["path"]):
+            if self.limiter is not None:
+                key = self.rate_key(scope)
+                wait = self.limiter.check(key) if key is not None else 0.0
+                if wait > 0:
+                    retry = str(max(1, int(wait + 0.999)))
+                    await send_error(send, 429, "Rate limit exceeded", {"Retry-After": retry})
+                    return
+            if self.expected is not None and not key_matches(scope, self.expected):
                 await send_error(send, 401, "Invalid API key")
                 return
-        await self.app(scope, receive, send)
+        if status is None:
+            await self.app(scope, receive, send)
+        else:
+            await _read_limited(self.app, scope, receive, send, self.max_body)

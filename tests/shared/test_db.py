@@ -243,3 +243,58 @@ def test_database_reads_and_writes(path: str) -> None:
         db.reader.run_sync(lambda conn: conn.execute("INSERT INTO t (v) VALUES ('r')"))
     db.close()
     assert stored(path) == ["one"]
+
+
+# --- cached reads and checkpoints ------------------------------------------------
+
+
+def test_cached_read_lasts_until_a_write_changes_rows(path: str) -> None:
+    db = Database(path, [TABLE])
+    calls: list[int] = []
+
+    def count(conn: sqlite3.Connection) -> int:
+        calls.append(1)
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    async def main() -> list[int]:
+        seen = [await db.read_cached("n", count), await db.read_cached("n", count)]
+        await db.write(lambda conn: conn.execute("SELECT 1").fetchone())  # changes nothing
+        seen.append(await db.read_cached("n", count))
+        await db.write(insert("a"))
+        seen.append(await db.read_cached("n", count))
+        # Concurrent misses share one query.
+        await db.write(insert("b"))
+        seen += await asyncio.gather(*(db.read_cached("n", count) for _ in range(10)))
+        return seen
+
+    try:
+        assert asyncio.run(main()) == [0, 0, 0, 1] + [2] * 10
+        assert len(calls) == 3
+    finally:
+        db.close()
+
+
+def test_commits_reach_the_database_file_without_a_full_wal(path: str, tmp_path: Path) -> None:
+    """The checkpointer moves committed pages into the main file within seconds."""
+    import shutil
+
+    db = Database(path, [TABLE])
+
+    async def main() -> None:
+        await asyncio.gather(*(db.write(insert(f"v{i}")) for i in range(50)))
+
+    def in_main_file() -> int:
+        copy = tmp_path / "copy.db"  # the main file alone, as a crash would leave it
+        shutil.copyfile(path, copy)
+        with sqlite3.connect(copy) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0
+
+    try:
+        asyncio.run(main())
+        wait_until(lambda: in_main_file() == 50, timeout=10, what="checkpoint")
+    finally:
+        db.close()
+    assert not Path(path + "-wal").exists() or Path(path + "-wal").stat().st_size == 0

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 import shared.middleware
 from shared.app import create_app
-from shared.middleware import BodyLimitMiddleware, RateLimiter
+from shared.middleware import Gate, RateLimiter
 from shared.responses import JSONResponse
 
 KEY = "s3cr3t+/="
@@ -74,7 +74,7 @@ def test_body_without_content_length_is_counted(client: TestClient) -> None:
 
 
 async def run_asgi(
-    middleware: BodyLimitMiddleware, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+    middleware: Gate, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
 ) -> tuple[list[dict[str, Any]], int]:
     """Drive the middleware with a streamed body; return what it sent and bytes read."""
     pending = [
@@ -109,7 +109,7 @@ async def reading_app(scope: Any, receive: Any, send: Any) -> None:
 
 
 def test_streamed_body_stops_reading_at_the_limit() -> None:
-    mw = BodyLimitMiddleware(reading_app, max_body=10)
+    mw = Gate(reading_app, max_body=10, rate_limit=0, api_key=None)
     sent, delivered = asyncio.run(run_asgi(mw, [], [b"abcd"] * 100))
     assert sent[0]["status"] == 413
     assert delivered == 3  # 12 bytes > 10: the other 97 chunks are never read
@@ -118,7 +118,7 @@ def test_streamed_body_stops_reading_at_the_limit() -> None:
 
 
 def test_declared_content_length_is_checked_before_reading() -> None:
-    mw = BodyLimitMiddleware(reading_app, max_body=10)
+    mw = Gate(reading_app, max_body=10, rate_limit=0, api_key=None)
     sent, delivered = asyncio.run(run_asgi(mw, [(b"content-length", b"11")], [b"x" * 11]))
     assert sent[0]["status"] == 413 and delivered == 0
     sent, delivered = asyncio.run(run_asgi(mw, [(b"content-length", b"ten")], [b"x"]))
