@@ -14,7 +14,13 @@ from error_tracker.alerts import Alert, Alerter
 from error_tracker.database import MIGRATIONS
 from error_tracker.detail import get_error
 from error_tracker.ingestion import parse_report, store
-from error_tracker.listing import count_errors, count_key, list_page, parse_filters
+from error_tracker.listing import (
+    count_errors,
+    count_key,
+    list_page,
+    parse_filters,
+    search_plan,
+)
 from error_tracker.projects import list_projects
 from error_tracker.resolve import resolve
 from error_tracker.retention import retention_worker
@@ -39,9 +45,14 @@ async def post_error(request: Request) -> Response:
 async def get_errors(request: Request) -> Response:
     filters = parse_filters(request.query_params)
     db = db_of(request)
-    # The total costs a scan at 100k groups; it is reused until the next write.
-    total = await db.read_cached(count_key(filters), lambda conn: count_errors(conn, filters))
-    page = await db.read(lambda conn: list_page(conn, filters))
+    # How to search, and the total (a scan at 100k groups), hold until the next write.
+    plan = (
+        await db.read_cached(("errors.plan", filters.search), lambda c: search_plan(c, filters))
+        if filters.search
+        else None
+    )
+    total = await db.read_cached(count_key(filters), lambda c: count_errors(c, filters, plan))
+    page = await db.read(lambda c: list_page(c, filters, plan))
     return JSONResponse(
         {"errors": page, "total": total, "limit": filters.limit, "offset": filters.offset}
     )

@@ -131,8 +131,15 @@ def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def list_page(conn: sqlite3.Connection, f: Filters) -> list[dict[str, Any]]:
-    plan = search.plan(conn, f.search) if f.search else None
+def search_plan(conn: sqlite3.Connection, f: Filters) -> search.Plan | None:
+    return search.plan(conn, f.search) if f.search else None
+
+
+def list_page(
+    conn: sqlite3.Connection, f: Filters, plan: search.Plan | None = None
+) -> list[dict[str, Any]]:
+    if plan is None:
+        plan = search_plan(conn, f)
     where, args = where_clause(f, plan)
     # Few candidates: sort them. Otherwise walk the recency index until a page
     # of matches is found (a common term fills it within a few rows).
@@ -145,8 +152,9 @@ def list_page(conn: sqlite3.Connection, f: Filters) -> list[dict[str, Any]]:
     return [row_to_dict(r) for r in rows]
 
 
-def count_errors(conn: sqlite3.Connection, f: Filters) -> int:
-    plan = search.plan(conn, f.search) if f.search else None
+def count_errors(conn: sqlite3.Connection, f: Filters, plan: search.Plan | None = None) -> int:
+    if plan is None:
+        plan = search_plan(conn, f)
     where, args = where_clause(f, plan, scan=plan is not None and not plan.selective)
     return int(conn.execute(f"SELECT count(*) FROM errors e{where}", args).fetchone()[0])
 
