@@ -24,8 +24,8 @@ from metrics_collector.query import (
 )
 from shared.app import Worker, create_app, db_of
 from shared.db import Database
-from shared.query_params import query_optional
 from shared.responses import JSONResponse
+from shared.validate import query_optional
 
 
 async def post_metrics(request: Request) -> Response:

@@ -23,7 +23,7 @@ from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_PROJECT
 from metrics_collector.query import DEFAULT_PERIOD, Scope, make_scope, resolve_resolution
 from metrics_collector.stats import VITALS, rate
-from shared.query_params import query_duration, query_optional
+from shared.validate import query_duration, query_optional
 
 TOP = 10
 MAX_PAGES = 50

@@ -21,9 +21,8 @@ from metrics_collector.buckets import HOUR, MINUTE, ceil_hour, floor_epoch, hour
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
 from metrics_collector.stats import Part, merge_parts, part_json, part_of, summarize
-from shared.query_params import query_duration, query_optional, query_required
 from shared.responses import BadRequest
-from shared.validate import query_choice
+from shared.validate import query_choice, query_duration, query_optional, query_required
 
 DEFAULT_PERIOD = "24h"
 #: `auto` resolution switches to hours beyond this period.

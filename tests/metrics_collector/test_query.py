@@ -6,8 +6,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from metrics_collector.query import parse_label_filter, plan
-from shared.query_params import parse_duration
 from shared.responses import BadRequest
+from shared.validate import parse_duration
 from tests.metrics_collector.conftest import (
     MakeClient,
     aggregate,

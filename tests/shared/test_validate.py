@@ -1,12 +1,12 @@
-"""shared.query_params: durations and required strings, or a 400 naming the parameter."""
+"""shared.validate: durations and required strings, or a 400 naming the parameter."""
 
 from __future__ import annotations
 
 import pytest
 from starlette.datastructures import QueryParams
 
-from shared.query_params import parse_duration, query_duration, query_optional, query_required
 from shared.responses import BadRequest
+from shared.validate import parse_duration, query_duration, query_optional, query_required
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("1s", 1), ("90s", 90), ("5m", 300),
