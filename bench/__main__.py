@@ -14,8 +14,8 @@ from bench.core import REGISTRY, Context, Row, elapsed, log
 from bench.report import section, write_docs
 from bench.service import ROOT, load_average, machine_facts
 
-#: Modules that register benchmarks, in table order. M1-M3, L1-L3 and R1 join here.
-SUITES = ("bench.reference", "bench.errors", "bench.memory")
+#: Modules that register benchmarks, in table order. L1-L3 and R1 join here.
+SUITES = ("bench.reference", "bench.errors", "bench.metrics", "bench.memory")
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summarize_dir(args.profile))
     full = not args.ids
     if (args.write or full) and not args.no_write and not args.profile and not failed:
-        write_docs(DOCS, text)
+        # A subset run replaces only its own ids' rows; a full run the whole table.
+        write_docs(DOCS, text, None if full else [b.id for b in ordered])
         log(f"recorded in {DOCS.relative_to(ROOT)}")
     log(f"total {elapsed(started)}")
     return 1 if failed else 0

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 from bench.core import Context, Row, benchmark, log, max_value
 from bench.errors import new_fingerprint_load
+from bench.metrics import batch_load
 from bench.service import (
     API_KEY,
     Service,
@@ -27,6 +28,13 @@ _REPORT = (
     b'"traceback":"Traceback (most recent call last):\\n  File \\"/app/orders.py\\", line 9,'
     b' in create\\nValueError: bad quantity"}'
 )
+_POINTS = (
+    b'[{"name":"http_requests_total","type":"counter","value":1,'
+    b'"labels":{"method":"GET","endpoint":"/api/orders","status":"200"},"project":"shop-api"},'
+    b'{"name":"http_request_duration_seconds","type":"histogram","value":0.042,'
+    b'"labels":{"method":"GET","endpoint":"/api/orders","status":"200"},"project":"shop-api"},'
+    b'{"name":"db_pool_connections_in_use","type":"gauge","value":4}]'
+)
 
 #: Requests that exercise a service's usual paths once, so imports made lazily and
 #: first-use caches count toward "idle". Unknown services get the UI and /health.
@@ -39,11 +47,21 @@ WARMUP: dict[str, list[tuple[str, str, bytes | None]]] = {
         ("GET", "/api/errors/1", None),
         ("GET", "/api/projects", None),
     ],
+    "metrics_collector": [
+        ("POST", "/api/metrics", _POINTS),
+        ("POST", "/api/metrics", _POINTS),
+        ("GET", "/api/metrics?name=http_request_duration_seconds&period=24h", None),
+        ("GET", "/api/metrics?name=http_requests_total&period=7d&labels=method:GET", None),
+        ("GET", "/api/metrics/names", None),
+        ("GET", "/api/projects", None),
+        ("GET", "/api/dashboard?period=24h", None),
+    ],
 }
 
-#: The load whose peak RSS S1 reports per service (M1/L1 join here).
+#: The load whose peak RSS S1 reports per service (L1 joins here).
 PEAK_LOAD: dict[str, tuple[str, Callable[[], Load]]] = {
     "error_tracker": ("E1", lambda: new_fingerprint_load(KEEP_ALIVE, 99)),
+    "metrics_collector": ("M1", lambda: batch_load(KEEP_ALIVE, 99)),
 }
 
 

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,10 +96,6 @@ def tracker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {"API_KEY": "test-key", "DATABASE_PATH": str(tmp_path / "errors.db")}
     env.update(extra)
     return env
-
-
-def env_mapping(**values: str) -> Mapping[str, str]:
-    return values
 
 
 PUBLISHED_CLIENT = "monlight==0.3.0"
