@@ -50,6 +50,9 @@ def parse_filters(params: QueryParams) -> Filters:
     search = params.get("search") or None
     if search is not None and len(search) > MAX_SEARCH:
         raise BadRequest(f"Query parameter 'search' must be at most {MAX_SEARCH} characters")
+    if search is not None and "\x00" in search:
+        # SQLite reads LIKE patterns and FTS5 queries as C strings: a NUL would cut them short.
+        raise BadRequest("Query parameter 'search' must not contain NUL characters")
     return Filters(
         project=params.get("project") or None,
         resolved=query_choice(params, "resolved", ("false", "true", "all"), "false"),

@@ -25,7 +25,11 @@ def purge(conn: sqlite3.Connection, cutoff: str) -> int:
 
 
 def cutoff_for(days: int, now: datetime | None = None) -> str:
-    return format_iso((now or datetime.now(UTC)) - timedelta(days=days))
+    now = now or datetime.now(UTC)
+    try:
+        return format_iso(now - timedelta(days=days))
+    except OverflowError:  # a retention longer than the calendar: nothing is that old
+        return format_iso(datetime.min)
 
 
 def retention_worker(db: Database, days: int, interval: float = DAY) -> PeriodicWorker:

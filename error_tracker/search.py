@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.db import Database
@@ -69,23 +70,27 @@ def index_chunk(conn: sqlite3.Connection, limit: int = CHUNK) -> int:
     return cur.rowcount
 
 
-def index_pending(db: Database) -> int:
-    """Catch the index up, one chunk per writer job so ingestion interleaves."""
+def index_pending(db: Database, stop: Callable[[], bool] = lambda: False) -> int:
+    """Catch the index up, one chunk per writer job so ingestion interleaves.
+
+    `stop` ends a long catch-up early (shutdown); the watermark keeps the place.
+    """
     total = 0
     while True:
         done = db.writer.submit_sync(index_chunk)
         total += done
-        if done < CHUNK:
+        if done < CHUNK or stop():
             return total
 
 
 def indexer(db: Database, interval: float = 1.0) -> PeriodicWorker:
     def run() -> None:
-        done = index_pending(db)
+        done = index_pending(db, worker.stopping)
         if done >= CHUNK:
             log.info("search index caught up with %d groups", done)
 
-    return PeriodicWorker("search-index", run, interval, run_at_start=True)
+    worker = PeriodicWorker("search-index", run, interval, run_at_start=True)
+    return worker
 
 
 def fts_phrase(term: str) -> str:

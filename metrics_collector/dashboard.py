@@ -21,7 +21,13 @@ from starlette.datastructures import QueryParams
 from metrics_collector.buckets import HOUR, hour_of, minute_of
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_PROJECT
-from metrics_collector.query import DEFAULT_PERIOD, Scope, make_scope, resolve_resolution
+from metrics_collector.query import (
+    DEFAULT_PERIOD,
+    Scope,
+    make_scope,
+    resolve_resolution,
+    snapshot,
+)
 from metrics_collector.stats import VITALS, rate
 from shared.validate import query_duration, query_optional
 
@@ -190,12 +196,14 @@ def dashboard(
 ) -> dict[str, Any]:
     """The read job of GET /api/dashboard."""
     now = time.time() if now is None else now
-    state = read_state(conn)
-    resolution = resolve_resolution("auto", q.seconds)
-    # Hourly buckets (periods over an hour) can read complete hours from the hour tier.
-    scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now,
-                       whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO)
-    totals = _top_metrics(conn, scope)
+    with snapshot(conn):  # the tier marks and the reads agree even while a run commits
+        state = read_state(conn)
+        resolution = resolve_resolution("auto", q.seconds)
+        # Hourly buckets (periods over an hour) can read complete hours from the hour tier.
+        scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now,
+                           whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO)
+        totals = _top_metrics(conn, scope)
+        vitals = web_vitals(conn, scope)
     top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))
     body: dict[str, Any] = {
         "period": q.period,
@@ -208,7 +216,6 @@ def dashboard(
             for (name, kind), (count, total) in top[:TOP]
         ],
     }
-    vitals = web_vitals(conn, scope)
     if vitals is not None:
         body["web_vitals"] = vitals
     return body

@@ -123,7 +123,10 @@ def parse_batch(body: bytes) -> Batch:
         if labels is not None:
             if labels.__class__ is not dict:
                 raise BadRequest(f"points[{i}].labels must be an object")
-            labels = canonical_labels(labels)
+            try:
+                labels = canonical_labels(labels)
+            except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
+                raise BadRequest(f"points[{i}].labels is nested too deeply") from None
         project = point.get("project")
         if project is not None:
             if project.__class__ is not str or len(project) > MAX_PROJECT:

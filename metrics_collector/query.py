@@ -9,9 +9,11 @@ sums add, min/max of all, avg = sum/count, percentiles count-weighted.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,8 @@ DEFAULT_PERIOD = "24h"
 #: `auto` resolution switches to hours beyond this period.
 AUTO_MINUTE_LIMIT = 24 * HOUR
 LABELS_HINT = "Query parameter 'labels' must look like key:value,key2:value2"
+#: Each pair is an SQL condition; SQLite refuses expressions nested ~1000 deep.
+MAX_LABEL_PAIRS = 50
 
 
 def parse_label_filter(raw: str | None) -> list[tuple[str, str]]:
@@ -35,7 +39,10 @@ def parse_label_filter(raw: str | None) -> list[tuple[str, str]]:
     if raw is None or raw == "":
         return []
     pairs: list[tuple[str, str]] = []
-    for part in raw.split(","):
+    parts = raw.split(",")
+    if len(parts) > MAX_LABEL_PAIRS:
+        raise BadRequest(f"Query parameter 'labels' may hold at most {MAX_LABEL_PAIRS} pairs")
+    for part in parts:
         key, sep, value = part.partition(":")
         key, value = key.strip(), value.strip()
         if not sep or not key:
@@ -69,6 +76,8 @@ def plan(
     lower = start
     if resolution == "hour" or whole_hours:
         first = lower if resolution == "hour" else ceil_hour(lower)
+        if lower < state.get("minute_purged_before", ""):
+            first = hour_of(lower)  # its minute rows are gone: the hour row is all that is left
         if first < hours_done:
             if lower < first:
                 segments.append(Segment("minute", lower, first))
@@ -107,14 +116,19 @@ class Scope:
         return sql, args
 
 
+#: Characters a quoted JSON path key cannot hold.
+_UNQUOTABLE = re.compile(r'["\\\x00-\x1f]')
+
+
 def label_condition(key: str, value: str) -> tuple[str, list[Any]]:
     """Stored labels are JSON objects of strings: match one pair, in any key order.
 
     json_extract with a quoted path is the fast form (SQLite reuses the parse
     while consecutive rows carry the same labels text); keys a quoted path
-    cannot spell go through json_each.
+    cannot spell (quotes, backslashes, control characters such as NUL, which
+    makes SQLite reject the path) go through json_each.
     """
-    if '"' in key or "\\" in key:
+    if _UNQUOTABLE.search(key):
         return (" AND EXISTS (SELECT 1 FROM json_each(labels)"
                 " WHERE json_each.key = ? AND json_each.value = ?)", [key, value])
     return " AND json_extract(labels, ?) = ?", [f'$."{key}"', value]
@@ -201,10 +215,32 @@ def raw_series(
         yield minute + ":00Z", name, labels, project, kind, values
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction, so the `*_through` marks and every tier read agree.
+
+    Without it each SELECT sees its own moment: a run committing in between
+    (minutes aggregated, then their raw points purged) leaves a gap in the answer.
+    """
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def query_metrics(
     conn: sqlite3.Connection, q: MetricsQuery, now: float | None = None
 ) -> dict[str, Any]:
     """The read job of GET /api/metrics."""
+    with snapshot(conn):
+        return _query_metrics(conn, q, now)
+
+
+def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None) -> dict[str, Any]:
     state = read_state(conn)
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)

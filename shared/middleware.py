@@ -56,15 +56,23 @@ async def _read_limited(
 
 
 def _declared_length_status(scope: Scope, limit: int) -> int | None:
-    """None: declared and within the limit; 0: unknown length; else the error status."""
+    """None: declared and within the limit; 0: unknown length; else the error status.
+
+    With Transfer-Encoding the body is framed by it, whatever Content-Length says
+    (RFC 9112 6.3), so the length is unknown and the body gets counted.
+    """
+    declared: int | None = None
     for name, value in scope["headers"]:
-        if name == b"content-length":
+        if name == b"transfer-encoding":
+            return 0
+        if name == b"content-length" and declared is None:
             try:
                 declared = int(value)
             except ValueError:
                 return 400
-            return 413 if declared > limit else None
-    return 0
+    if declared is None:
+        return 0
+    return 413 if declared > limit else None
 
 
 async def _reject_length(send: Send, status: int, limit: int) -> None:

@@ -57,6 +57,10 @@ class _UTCFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
 
+    def format(self, record: logging.LogRecord) -> str:
+        # The whole line: a key may sit in the format string, a mapping or a traceback.
+        return redact(super().format(record))
+
 
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)

@@ -19,7 +19,8 @@ def now_iso() -> str:
 def format_iso(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
-    return moment.strftime(ISO_FORMAT)
+    # strftime's %Y drops leading zeros before year 1000; text comparison needs four digits.
+    return f"{moment.year:04d}" + moment.strftime(ISO_FORMAT[2:])
 
 
 def parse_iso(text: str) -> datetime:

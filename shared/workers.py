@@ -37,6 +37,10 @@ class PeriodicWorker:
         """Run now rather than at the next tick."""
         self._wake.set()
 
+    def stopping(self) -> bool:
+        """True once stop() was called: a long run checks it to end early."""
+        return self._stop.is_set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()

@@ -317,3 +317,14 @@ def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
         assert client.get("/api/errors").status_code == 429  # reads count too
         assert client.get("/health").status_code == 200
         assert row_counts(client) == (1, 3)
+
+
+@pytest.mark.parametrize("search", ["abc\x00def", "\x00ab", "a\x00"])
+def test_search_with_a_nul_character_is_400_not_a_crash(
+    tracker: TestClient, search: str
+) -> None:
+    # FTS5 reads its query as a C string: a NUL cut the phrase short ("unterminated string").
+    tracker.post("/api/errors", json={**report(), "message": "abc"})
+    r = tracker.get("/api/errors", params={"search": search})
+    assert r.status_code == 400
+    assert "search" in r.json()["detail"]

@@ -221,3 +221,10 @@ def test_api_key_as_query_parameter(tracker: TestClient) -> None:
     wrong = bare.get("/api/errors", params={"api_key": "wrong"})
     assert wrong.status_code == 401 and wrong.json() == {"detail": "Invalid API key"}
     assert bare.get("/api/errors").status_code == 401
+
+
+@pytest.mark.parametrize("since", ["0999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"])
+def test_since_before_year_1000_includes_everything(tracker: TestClient, since: str) -> None:
+    """Stored times compare as text: the year must stay four digits (`0999`, not `999`)."""
+    first = store_at(tracker, "2026-01-01T00:00:00Z", **at_line(1)).id
+    assert ids(tracker, since=since) == [first]

@@ -128,3 +128,9 @@ def test_worker_repeats_on_its_interval(tmp_path: Path) -> None:
     finally:
         worker.stop()
         db.close()
+
+
+def test_retention_of_a_million_days_keeps_everything_without_failing() -> None:
+    """`RETENTION_DAYS=1000000` ("keep forever") reaches past year 1: nothing is older."""
+    assert cutoff_for(1_000_000) == "0001-01-01T00:00:00Z"
+    assert cutoff_for(999_999_999) == "0001-01-01T00:00:00Z"

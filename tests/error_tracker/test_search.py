@@ -101,3 +101,37 @@ def test_indexer_runs_in_the_background(tracker: TestClient) -> None:
     from tests.helpers import wait_until
 
     wait_until(lambda: db.reader.run_sync(search.watermark) == 2, what="indexer caught up")
+
+
+def test_indexer_stops_promptly_during_a_long_catch_up(
+    tracker: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgraded database may need minutes of indexing; SIGTERM must not wait for it."""
+    import time
+
+    from tests.helpers import wait_until
+
+    db = tracker.app.state.db
+    groups = 20_000
+
+    def fill(conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO errors (fingerprint, project, exception_type, message, traceback)"
+            " VALUES (?, 'p', 'E', ?, '')",
+            [(f"f{i}", f"message {i}") for i in range(groups)],
+        )
+
+    db.writer.submit_sync(fill)
+    for running in tracker.app.state.workers:  # only the worker under test indexes
+        if getattr(running, "name", "") == "search-index":
+            running.stop()
+    one_row = search.index_chunk
+    monkeypatch.setattr(search, "CHUNK", 1)  # one row per writer job: a long catch-up
+    monkeypatch.setattr(search, "index_chunk", lambda conn: one_row(conn, 1))
+    worker = search.indexer(db, interval=3600)
+    worker.start()
+    wait_until(lambda: db.reader.run_sync(search.watermark) > 0, what="indexing started")
+    start = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - start < 2
+    assert db.reader.run_sync(search.watermark) < groups  # stopped part-way, resumes later

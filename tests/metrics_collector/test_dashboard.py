@@ -145,3 +145,44 @@ def test_dashboard_totals_read_each_tier_once(make_collector) -> None:
     assert dash(collector, period="3h")["top_metrics"] == [
         {"name": "jobs", "type": "counter", "count": 5, "total": 5.0}]
     assert dash(collector, period="24h")["summary"]["total_datapoints"] == 6
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_dashboard_counts_the_first_hour_once_its_minute_rows_expired(make_collector) -> None:
+    """A period reaching past the minute tier still counts its first (partial) hour.
+
+    Its minute rows are gone, so the hour row — the finest data left — answers it,
+    rather than the first minutes of the period silently counting nothing.
+    """
+    collector = make_collector(RETENTION_MINUTE="1")
+    now = int(time.time())
+    seconds = 3 * 3600 + (now % 3600 - 1800) % 3600  # the period starts mid-hour
+    start = (now - seconds) // 60 * 60
+    post(collector, [point("jobs", "counter", 1, timestamp=iso(start + 60)),
+                     point("jobs", "counter", 1, timestamp=iso(now - 120))])
+    aggregate(collector)
+    assert count(collector, "metrics_raw") == 1  # the old point lives on in its hour row only
+    body = dash(collector, period=f"{seconds}s")
+    assert body["top_metrics"] == [{"name": "jobs", "type": "counter", "count": 2, "total": 2.0}]
+
+
+def test_dashboard_reads_one_snapshot_while_aggregation_moves_points(
+    collector: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Totals planned just before a run that aggregates a backlog and purges its raw points
+    still count those points."""
+    from metrics_collector import dashboard
+
+    post(collector, [point("backlog", value=1, timestamp=minutes_ago(90)),
+                     point("backlog", value=2, timestamp=minutes_ago(2))])
+    real = dashboard.read_state
+
+    def state_then_a_run(conn):  # type: ignore[no-untyped-def]
+        state = real(conn)
+        assert aggregate(collector).deleted["raw"] == 1
+        return state
+
+    monkeypatch.setattr(dashboard, "read_state", state_then_a_run)
+    assert dash(collector, period="2h")["summary"]["total_datapoints"] == 2
+    monkeypatch.undo()
+    assert dash(collector, period="2h")["summary"]["total_datapoints"] == 2

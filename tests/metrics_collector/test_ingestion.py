@@ -172,3 +172,17 @@ def test_api_key_is_required(collector: TestClient) -> None:
     r = collector.post("/api/metrics", json=[point()], headers={"X-API-Key": "wrong"})
     assert r.status_code == 401 and r.json() == {"detail": "Invalid API key"}
     assert count(collector) == 0
+
+
+def test_labels_nested_too_deep_to_store_are_400_naming_the_point(collector: TestClient) -> None:
+    """Nested label values are kept, but one orjson cannot write back is a clear 400, not a 500."""
+    def nested(depth: int) -> bytes:
+        return (b'{"name":"m","type":"gauge","value":1,"labels":{"a":'
+                + b"[" * depth + b"]" * depth + b"}}")
+
+    r = collector.post("/api/metrics", content=b"[" + nested(200) + b"]")
+    assert r.status_code == 202, r.text
+    r = collector.post("/api/metrics", content=b"[" + nested(1) + b"," + nested(300) + b"]")
+    assert r.status_code == 400, r.text
+    assert "points[1].labels" in r.json()["detail"]
+    assert count(collector) == 1

@@ -229,3 +229,56 @@ def test_plan_reads_each_span_from_one_tier() -> None:
     fresh = plan("minute", "2026-01-01T09:10:00Z", now,
                  {"aggregated_through": "", "hours_through": ""})
     assert [(s.tier, s.start) for s in fresh] == [("raw", "2026-01-01T09:10:00Z")]
+
+
+def test_label_keys_with_control_characters_filter_instead_of_failing(
+    collector: TestClient,
+) -> None:
+    """A key a JSON path cannot spell (NUL, tab, newline…) is a filter like any other, not a 500."""
+    ts = minutes_ago(2)
+    post(collector, [point("ctl", value=1, labels={"a\tb": "x"}, timestamp=ts),
+                     point("ctl", value=2, labels={"a\nb": "x"}, timestamp=ts)])
+    for _ in range(2):  # from raw points, then from minute rows
+        assert [d["sum"] for d in series(collector, name="ctl", period="1h",
+                                         labels="a\tb:x")["data"]] == [1.0]
+        assert [d["sum"] for d in series(collector, name="ctl", period="1h",
+                                         labels="a\nb:x")["data"]] == [2.0]
+        assert series(collector, name="ctl", period="1h", labels="a\x00b:x")["data"] == []
+        aggregate(collector)
+
+
+def test_a_query_reads_one_snapshot_while_aggregation_moves_points(
+    collector: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run after a pause aggregates a backlog and purges its raw points; a query
+    that planned its tiers just before must still see those points, not a gap."""
+    from metrics_collector import query
+
+    post(collector, [point("backlog", value=1, timestamp=minutes_ago(90)),
+                     point("backlog", value=2, timestamp=minutes_ago(2))])
+    real = query.read_state
+
+    def state_then_a_run(conn):  # type: ignore[no-untyped-def]
+        state = real(conn)
+        report = aggregate(collector)  # commits minute rows, then purges the old raw point
+        assert report.deleted["raw"] == 1
+        return state
+
+    monkeypatch.setattr(query, "read_state", state_then_a_run)
+    data = series(collector, name="backlog", period="2h")["data"]
+    assert [d["sum"] for d in data] == [1.0, 2.0]
+    monkeypatch.undo()
+    assert series(collector, name="backlog", period="2h")["data"] == data
+
+
+def test_too_many_label_pairs_are_400_not_500(collector: TestClient) -> None:
+    post(collector, [point("req", value=1, labels={"a": "1"}, timestamp=minutes_ago(2))])
+    fifty = ",".join(f"a:1,k{i}:v" for i in range(25))
+    r = collector.get("/api/metrics", params={"name": "req", "labels": fifty})
+    assert r.status_code == 200 and r.json()["data"] == []
+    same = ",".join(["a:1"] * 50)
+    assert [d["sum"] for d in series(collector, name="req", period="1h", labels=same)["data"]] == [
+        1.0]
+    for n in (51, 1000):
+        r = collector.get("/api/metrics", params={"name": "req", "labels": ",".join(["a:1"] * n)})
+        assert r.status_code == 400 and "labels" in r.json()["detail"]

@@ -212,3 +212,13 @@ def test_key_is_compared_in_constant_time(
     monkeypatch.setattr(shared.middleware.hmac, "compare_digest", spy)
     assert client.post("/api/echo", headers={"X-API-Key": "guess"}).status_code == 401
     assert calls == [(b"guess", KEY.encode())]
+
+
+def test_chunked_body_with_a_small_content_length_is_still_counted() -> None:
+    # h11 frames such a request by Transfer-Encoding (RFC 9112 6.3) and passes both
+    # headers on: trusting the small Content-Length let any body size through.
+    mw = Gate(reading_app, max_body=10, rate_limit=0, api_key=None)
+    headers = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
+    sent, delivered = asyncio.run(run_asgi(mw, headers, [b"abcd"] * 100))
+    assert sent[0]["status"] == 413
+    assert delivered == 3

@@ -100,3 +100,31 @@ def test_redact_hides_keys_in_urls() -> None:
     line = "GET /api/errors?project=p&api_key=abc123&limit=5 HTTP/1.1"
     assert redact(line) == "GET /api/errors?project=p&api_key=[redacted]&limit=5 HTTP/1.1"
     assert redact("/x?api_key=") == "/x?api_key=[redacted]"
+
+
+def test_log_lines_never_carry_a_key_wherever_it_appears(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from shared.server import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("info")
+        log = logging.getLogger("monlight.test")
+        log.info("GET /api/errors?api_key=secret-in-format answered %d", 200)
+        log.info("fetching %(url)s", {"url": "/api/x?api_key=secret-in-mapping"})
+        try:
+            raise ValueError("bad url /api/x?api_key=secret-in-traceback")
+        except ValueError:
+            log.exception("request failed")
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert "secret" not in err
+    assert "GET /api/errors?api_key=[redacted] answered 200" in err
+    assert "fetching /api/x?api_key=[redacted]" in err
+    assert "ValueError: bad url /api/x?api_key=[redacted]" in err
