@@ -22,6 +22,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-system-deps.sh chromium
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -413,7 +413,10 @@ class Alerter:
             outcome += f", {given_up} given up after {MAX_ATTEMPTS} attempts"
         log.warning(
             "alert email via %s failed at %s: %s (%s)",
-            self.address, failure.stage, failure.reason, outcome,
+            self.address,
+            failure.stage,
+            failure.reason,
+            outcome,
         )
         return retry, False
 
@@ -430,7 +433,9 @@ class Alerter:
         try:
             for item in batch:
                 msg = build_message(
-                    item.alert, sender=sender, recipients=recipients,
+                    item.alert,
+                    sender=sender,
+                    recipients=recipients,
                     base_url=self.config.base_url,
                 )
                 try:
@@ -444,14 +449,18 @@ class Alerter:
                     self.failed += 1
                     log.warning(
                         "alert email for error #%d refused by %s: %s",
-                        item.alert.id, self.address, describe(exc),
+                        item.alert.id,
+                        self.address,
+                        describe(exc),
                     )
                 else:
                     self.sent += 1
                     if refused:
                         log.warning(
                             "alert email for error #%d: %s refused %s",
-                            item.alert.id, self.address, ", ".join(sorted(refused)),
+                            item.alert.id,
+                            self.address,
+                            ", ".join(sorted(refused)),
                         )
                 done += 1
         except Exception as exc:  # noqa: BLE001 - reported by _attempt as one line

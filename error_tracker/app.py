@@ -36,8 +36,9 @@ async def post_error(request: Request) -> Response:
     outcome = await db_of(request).write(lambda conn: store(conn, report))
     if outcome.status == "created":
         request.app.state.alerter.notify(
-            Alert(outcome.id, report.project, report.exception_type, report.message,
-                  report.traceback)
+            Alert(
+                outcome.id, report.project, report.exception_type, report.message, report.traceback
+            )
         )
     return JSONResponse(outcome.body(), outcome.http_status)
 

@@ -20,18 +20,35 @@ VARIABLES: list[Var] = [
     Var("RETENTION_DAYS", parse_positive_int, 90, "Resolved errors older than this are deleted."),
     Var("SMTP_HOST", parse_str, "", "SMTP server for alerts; unset turns alerts off."),
     Var("SMTP_PORT", parse_port, 25, "465 = implicit TLS; 25/587 = STARTTLS when offered."),
-    Var("SMTP_TLS", parse_tls_setting, "auto",
+    Var(
+        "SMTP_TLS",
+        parse_tls_setting,
+        "auto",
         "`auto`: implicit TLS on port 465, else STARTTLS when offered; `starttls`: require "
-        "STARTTLS; `implicit`: TLS from the first byte on any port."),
-    Var("SMTP_CA_FILE", parse_ca_file, "",
-        "Extra CA bundle (PEM) trusted besides the system CAs, for a private SMTP server."),
-    Var("SMTP_TIMEOUT", parse_positive_int, 10,
-        "Seconds to wait for the SMTP server on connect and on each reply."),
+        "STARTTLS; `implicit`: TLS from the first byte on any port.",
+    ),
+    Var(
+        "SMTP_CA_FILE",
+        parse_ca_file,
+        "",
+        "Extra CA bundle (PEM) trusted besides the system CAs, for a private SMTP server.",
+    ),
+    Var(
+        "SMTP_TIMEOUT",
+        parse_positive_int,
+        10,
+        "Seconds to wait for the SMTP server on connect and on each reply.",
+    ),
     Var("SMTP_USERNAME", parse_str, "", "Login user; unset means no login."),
     Var("SMTP_PASSWORD", parse_str, "", "Login password.", secret=True),
     Var("SMTP_FROM", parse_str, "errors@example.com", "Sender address of alerts."),
-    Var("ALERT_EMAILS", parse_csv, (), "Comma-separated recipients of new-error alerts.",
-        default_doc="unset"),
+    Var(
+        "ALERT_EMAILS",
+        parse_csv,
+        (),
+        "Comma-separated recipients of new-error alerts.",
+        default_doc="unset",
+    ),
     Var("BASE_URL", parse_str, "", "Public URL of the tracker, to make alert links absolute."),
 ]
 

@@ -125,8 +125,9 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
             else "UPDATE errors SET count = ?, last_seen = ? WHERE id = ?",
             (count, now, error_id),
         )
-        outcome = Outcome("reopened" if resolved else "incremented", error_id, count,
-                          report.fingerprint)
+        outcome = Outcome(
+            "reopened" if resolved else "incremented", error_id, count, report.fingerprint
+        )
     conn.execute(
         "INSERT INTO error_occurrences (error_id, timestamp, request_url, request_method,"
         " request_headers, user_id, extra, traceback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

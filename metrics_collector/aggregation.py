@@ -60,8 +60,24 @@ CHUNK_POINTS = 50_000
 #: Complete hours rebuilt per write job.
 CHUNK_HOURS = 6
 
-AGG_FIELDS = ("bucket", "resolution", "name", "labels", "count", "sum", "min", "max", "avg",
-              "p50", "p95", "p99", "project", "type", "n_good", "n_poor")
+AGG_FIELDS = (
+    "bucket",
+    "resolution",
+    "name",
+    "labels",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "p50",
+    "p95",
+    "p99",
+    "project",
+    "type",
+    "n_good",
+    "n_poor",
+)
 AGG_COLUMNS = ", ".join(AGG_FIELDS)
 insert_agg = BulkInsert("metrics_aggregated", AGG_FIELDS)
 
@@ -70,8 +86,24 @@ SeriesId = tuple[str, str | None, str | None, str | None]  # name, labels, proje
 
 def agg_row(bucket: str, resolution: str, series: SeriesId, s: Stats) -> tuple[Any, ...]:
     name, labels, project, kind = series
-    return (bucket, resolution, name, labels, s.count, s.sum, s.min, s.max, s.avg,
-            s.p50, s.p95, s.p99, project, kind, s.n_good, s.n_poor)
+    return (
+        bucket,
+        resolution,
+        name,
+        labels,
+        s.count,
+        s.sum,
+        s.min,
+        s.max,
+        s.avg,
+        s.p50,
+        s.p95,
+        s.p99,
+        project,
+        kind,
+        s.n_good,
+        s.n_poor,
+    )
 
 
 def group_points(
@@ -97,8 +129,14 @@ def minute_rows(
     out: list[Any] = []
     extend = out.extend
     for (minute, name, labels, project, kind), values in groups.items():
-        extend(agg_row(minute + ":00Z", "minute", (name, labels, project, kind),
-                       summarize(name, kind, values)))
+        extend(
+            agg_row(
+                minute + ":00Z",
+                "minute",
+                (name, labels, project, kind),
+                summarize(name, kind, values),
+            )
+        )
     return out
 
 
@@ -127,8 +165,7 @@ def replace_minutes(
         return
     first, last = minutes[0], minutes[-1]
     conn.execute(
-        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ?"
-        " AND bucket < ?",
+        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
         (first, shift(last, MINUTE)),
     )
     insert_agg(conn, rows)
@@ -158,8 +195,19 @@ def merge_into(
     conn.execute(
         "UPDATE metrics_aggregated SET count = ?, sum = ?, min = ?, max = ?, avg = ?, p50 = ?,"
         " p95 = ?, p99 = ?, n_good = ?, n_poor = ? WHERE id = ?",
-        (merged.count, merged.sum, merged.min, merged.max, merged.avg, merged.p50,
-         merged.p95, merged.p99, merged.n_good, merged.n_poor, row[0]),
+        (
+            merged.count,
+            merged.sum,
+            merged.min,
+            merged.max,
+            merged.avg,
+            merged.p50,
+            merged.p95,
+            merged.p99,
+            merged.n_good,
+            merged.n_poor,
+            row[0],
+        ),
     )
 
 
@@ -290,7 +338,10 @@ class Aggregator:
         if report.minutes or report.hours or any(report.deleted.values()):
             log.info(
                 "aggregated %d minutes (%d merged late), %d hours in %.2fs; retention %s",
-                report.minutes, report.merged_minutes, report.hours, report.seconds,
+                report.minutes,
+                report.merged_minutes,
+                report.hours,
+                report.seconds,
                 report.deleted,
             )
 
@@ -310,7 +361,6 @@ class Aggregator:
         if self._stopping.is_set():
             raise Stopped
         return self.db.writer.submit_sync(fn)
-
 
     def state(self) -> dict[str, str]:
         return self.read(read_state)  # type: ignore[no-any-return]
@@ -337,13 +387,17 @@ class Aggregator:
         top = self.read(lambda c: c.execute("SELECT max(id) FROM metrics_raw").fetchone()[0])
         report.up_to_id = top or 0
         dirty = self.read(
-            lambda c: [r[0] for r in c.execute(
-                "SELECT minute FROM metrics_dirty_minutes WHERE minute < ? ORDER BY minute",
-                (current,),
-            )]
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT minute FROM metrics_dirty_minutes WHERE minute < ? ORDER BY minute",
+                    (current,),
+                )
+            ]
         )
-        horizons = {k: state[k] for k in
-                    ("raw_purged_before", "minute_purged_before", "hour_purged_before")}
+        horizons = {
+            k: state[k] for k in ("raw_purged_before", "minute_purged_before", "hour_purged_before")
+        }
         late = [m for m in dirty if m < horizons["raw_purged_before"]]
         fresh = [m for m in dirty if m >= horizons["raw_purged_before"]]
         clock = time.monotonic()
@@ -412,11 +466,13 @@ class Aggregator:
     def _merge_minute(self, minute: str, up_to_id: int, horizons: dict[str, str]) -> None:
         """A late minute below the raw horizon: its raw points are all new; merge them."""
         groups = self.read(
-            lambda c: group_points(c.execute(
-                "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
-                " WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
-                (minute, shift(minute, MINUTE), up_to_id),
-            ))
+            lambda c: group_points(
+                c.execute(
+                    "SELECT timestamp, name, labels, project, type, value FROM metrics_raw"
+                    " WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
+                    (minute, shift(minute, MINUTE), up_to_id),
+                )
+            )
         )
         deltas = [
             ((name, labels, project, kind), summarize(name, kind, values))
@@ -427,12 +483,15 @@ class Aggregator:
     def _hours(self, before: str, horizons: dict[str, str]) -> int:
         """Rebuild the complete dirty hours (those before `before`), a few per job."""
         hours: list[str] = self.read(
-            lambda c: [r[0] for r in c.execute(
-                "SELECT hour FROM metrics_dirty_hours WHERE hour < ? ORDER BY hour", (before,)
-            )]
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT hour FROM metrics_dirty_hours WHERE hour < ? ORDER BY hour", (before,)
+                )
+            ]
         )
         for i in range(0, len(hours), CHUNK_HOURS):
-            chunk = hours[i:i + CHUNK_HOURS]
+            chunk = hours[i : i + CHUNK_HOURS]
             self.write(lambda c, chunk=chunk: rebuild_hours(c, chunk, horizons))
         if self.state()["hours_through"] < before:
             self.write(lambda c: write_state(c, hours_through=before))

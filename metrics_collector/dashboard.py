@@ -63,8 +63,9 @@ class VitalAcc:
         self.poor = 0
         self.rated = 0
 
-    def add(self, count: int, total: float, good: int | None, poor: int | None,
-            rated: int | None) -> None:
+    def add(
+        self, count: int, total: float, good: int | None, poor: int | None, rated: int | None
+    ) -> None:
         self.count += count
         self.sum += total
         if rated:
@@ -98,8 +99,12 @@ def summary_of(short: str, acc: VitalAcc | None) -> dict[str, Any]:
             "needs-improvement": (acc.rated - acc.good - acc.poor) / acc.rated,
             "poor": acc.poor / acc.rated,
         }
-    return {"avg": avg, "count": acc.count, "rating": rate(avg, VITALS[name]),
-            "distribution": distribution}
+    return {
+        "avg": avg,
+        "count": acc.count,
+        "rating": rate(avg, VITALS[name]),
+        "distribution": distribution,
+    }
 
 
 def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any], list[Any]]:
@@ -107,13 +112,17 @@ def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any]
     totals: dict[tuple[str, Any], list[Any]] = {}
     for seg in scope.segments:
         if seg.tier == "raw":
-            sql = ("SELECT name, type, count(*), sum(value) FROM metrics_raw"
-                   f" WHERE timestamp >= ? AND timestamp < ?{where} GROUP BY name, type")
+            sql = (
+                "SELECT name, type, count(*), sum(value) FROM metrics_raw"
+                f" WHERE timestamp >= ? AND timestamp < ?{where} GROUP BY name, type"
+            )
             params: tuple[Any, ...] = (seg.start, seg.end, *args)
         else:
-            sql = ("SELECT name, type, sum(count), sum(sum) FROM metrics_aggregated"
-                   f" WHERE resolution = ? AND bucket >= ? AND bucket < ?{where}"
-                   " GROUP BY name, type")
+            sql = (
+                "SELECT name, type, sum(count), sum(sum) FROM metrics_aggregated"
+                f" WHERE resolution = ? AND bucket >= ? AND bucket < ?{where}"
+                " GROUP BY name, type"
+            )
             params = (seg.tier, seg.start, seg.end, *args)
         for name, kind, count, total in conn.execute(sql, params):
             entry = totals.setdefault((name, kind), [0, 0.0])
@@ -146,8 +155,18 @@ def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]
             )
             for ts, name, pg, value in rows:
                 good_max, poor_min = VITALS[name]
-                out.append((minute_of(ts), name, pg, 1, value, int(value <= good_max),
-                            int(value > poor_min), 1))
+                out.append(
+                    (
+                        minute_of(ts),
+                        name,
+                        pg,
+                        1,
+                        value,
+                        int(value <= good_max),
+                        int(value > poor_min),
+                        1,
+                    )
+                )
             continue
         out += conn.execute(
             f"SELECT bucket, name, {page}, sum(count), sum(sum), sum(n_good), sum(n_poor),"
@@ -175,13 +194,26 @@ def web_vitals(conn: sqlite3.Connection, scope: Scope) -> dict[str, Any] | None:
             acc = accs.get(short) or accs.setdefault(short, VitalAcc())
             acc.add(count, total, good, poor, rated)
     timeseries = [
-        {"bucket": b, "lcp": _avg(accs, "lcp"), "inp": _avg(accs, "inp"),
-         "cls": _avg(accs, "cls"), "count": _views(accs)}
+        {
+            "bucket": b,
+            "lcp": _avg(accs, "lcp"),
+            "inp": _avg(accs, "inp"),
+            "cls": _avg(accs, "cls"),
+            "count": _views(accs),
+        }
         for b, accs in sorted(buckets.items())
     ]
     by_page = sorted(
-        ({"page": p, "lcp": _avg(accs, "lcp"), "inp": _avg(accs, "inp"),
-          "cls": _avg(accs, "cls"), "page_views": _views(accs)} for p, accs in pages.items()),
+        (
+            {
+                "page": p,
+                "lcp": _avg(accs, "lcp"),
+                "inp": _avg(accs, "inp"),
+                "cls": _avg(accs, "cls"),
+                "page_views": _views(accs),
+            }
+            for p, accs in pages.items()
+        ),
         key=lambda e: (-e["page_views"], str(e["page"])),
     )[:MAX_PAGES]
     return {
@@ -200,8 +232,15 @@ def dashboard(
         state = read_state(conn)
         resolution = resolve_resolution("auto", q.seconds)
         # Hourly buckets (periods over an hour) can read complete hours from the hour tier.
-        scope = make_scope(state, q.period, q.seconds, resolution, q.project, now=now,
-                           whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO)
+        scope = make_scope(
+            state,
+            q.period,
+            q.seconds,
+            resolution,
+            q.project,
+            now=now,
+            whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO,
+        )
         totals = _top_metrics(conn, scope)
         vitals = web_vitals(conn, scope)
     top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))

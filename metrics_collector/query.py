@@ -129,8 +129,11 @@ def label_condition(key: str, value: str) -> tuple[str, list[Any]]:
     makes SQLite reject the path) go through json_each.
     """
     if _UNQUOTABLE.search(key):
-        return (" AND EXISTS (SELECT 1 FROM json_each(labels)"
-                " WHERE json_each.key = ? AND json_each.value = ?)", [key, value])
+        return (
+            " AND EXISTS (SELECT 1 FROM json_each(labels)"
+            " WHERE json_each.key = ? AND json_each.value = ?)",
+            [key, value],
+        )
     return " AND json_extract(labels, ?) = ?", [f'$."{key}"', value]
 
 
@@ -257,8 +260,10 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
             for minute, name, _labels, _project, kind, values in raw_series(
                 conn, scope, segment, (q.name,)
             ):
-                add(to_bucket(minute) if to_bucket else minute,
-                    part_of(summarize(name, kind, values)))
+                add(
+                    to_bucket(minute) if to_bucket else minute,
+                    part_of(summarize(name, kind, values)),
+                )
             continue
         expr = "bucket" if segment.tier == resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         rows = conn.execute(
@@ -283,8 +288,7 @@ def list_names(conn: sqlite3.Connection, project: str | None) -> list[dict[str, 
         rows = conn.execute("SELECT DISTINCT name, type FROM metric_catalog ORDER BY name, type")
     else:
         rows = conn.execute(
-            "SELECT DISTINCT name, type FROM metric_catalog WHERE project = ?"
-            " ORDER BY name, type",
+            "SELECT DISTINCT name, type FROM metric_catalog WHERE project = ? ORDER BY name, type",
             (project,),
         )
     return [{"name": name, "type": kind} for name, kind in rows]
@@ -304,7 +308,5 @@ def health_figures(conn: sqlite3.Connection, now: float | None = None) -> dict[s
     received = conn.execute(
         "SELECT coalesce(sum(count), 0) FROM metrics_received WHERE minute > ?", (since,)
     ).fetchone()[0]
-    last = conn.execute(
-        "SELECT value FROM metrics_state WHERE key = 'last_aggregation'"
-    ).fetchone()
+    last = conn.execute("SELECT value FROM metrics_state WHERE key = 'last_aggregation'").fetchone()
     return {"metrics_received_24h": received, "last_aggregation": last[0] if last else None}

@@ -57,8 +57,7 @@ def delete_raw(conn: sqlite3.Connection, start: str, end: str) -> tuple[int, str
 
 def delete_minutes(conn: sqlite3.Connection, start: str, end: str) -> int:
     cur = conn.execute(
-        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ?"
-        " AND bucket < ?",
+        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
         (start, end),
     )
     write_state(conn, minute_purged_before=end)
@@ -108,12 +107,14 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
     start = state["raw_purged_before"]
     while start < raw_cut:
         # End the job after about CHUNK points, on a minute boundary.
-        nth = agg.read(lambda c, s=start: _first(
-            c,
-            "SELECT timestamp FROM metrics_raw WHERE timestamp >= ? AND timestamp < ?"
-            " ORDER BY timestamp LIMIT 1 OFFSET ?",
-            (s, raw_cut, CHUNK),
-        ))
+        nth = agg.read(
+            lambda c, s=start: _first(
+                c,
+                "SELECT timestamp FROM metrics_raw WHERE timestamp >= ? AND timestamp < ?"
+                " ORDER BY timestamp LIMIT 1 OFFSET ?",
+                (s, raw_cut, CHUNK),
+            )
+        )
         end = raw_cut
         if nth is not None:
             end = minute_of(nth)
@@ -135,12 +136,14 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
         minute_cut = min(minute_cut, first_dirty_hour)
     start = state["minute_purged_before"]
     while start < minute_cut:
-        oldest = agg.read(lambda c, s=start: _first(
-            c,
-            "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
-            " AND bucket >= ? AND bucket < ?",
-            (s, minute_cut),
-        ))
+        oldest = agg.read(
+            lambda c, s=start: _first(
+                c,
+                "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
+                " AND bucket >= ? AND bucket < ?",
+                (s, minute_cut),
+            )
+        )
         end = minute_cut if oldest is None else min(shift(hour_of(oldest), HOUR), minute_cut)
         deleted["minute"] += agg.write(lambda c, s=start, e=end: delete_minutes(c, s, e))
         start = end
@@ -152,9 +155,9 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
         if n < CHUNK:
             break
 
-    agg.write(lambda c: c.execute(
-        "DELETE FROM metrics_received WHERE minute < ?", (cuts["received"],)
-    ))
+    agg.write(
+        lambda c: c.execute("DELETE FROM metrics_received WHERE minute < ?", (cuts["received"],))
+    )
     if deleted["minute"] or deleted["hour"]:
         # Forget first: a batch committed after the prune re-adds what it needs.
         agg.catalog.forget()

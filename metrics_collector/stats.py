@@ -146,10 +146,18 @@ Part = tuple[Any, ...]
 
 def part_of(stats: Stats) -> Part:
     n = stats.count
-    return (n, stats.sum, stats.min, stats.max,
-            stats.p50, n if stats.p50 is not None else None,
-            stats.p95, n if stats.p95 is not None else None,
-            stats.p99, n if stats.p99 is not None else None)
+    return (
+        n,
+        stats.sum,
+        stats.min,
+        stats.max,
+        stats.p50,
+        n if stats.p50 is not None else None,
+        stats.p95,
+        n if stats.p95 is not None else None,
+        stats.p99,
+        n if stats.p99 is not None else None,
+    )
 
 
 def _merge_p(p: Any, w: Any, q: Any, v: Any) -> tuple[Any, Any]:
@@ -170,6 +178,14 @@ def merge_parts(a: Part, b: Part) -> Part:
 
 def part_json(bucket: str, part: Part) -> dict[str, Any]:
     count, total = part[0], part[1]
-    return {"bucket": bucket, "count": count, "sum": total, "min": part[2], "max": part[3],
-            "avg": total / count if count else 0.0, "p50": part[4], "p95": part[6],
-            "p99": part[8]}
+    return {
+        "bucket": bucket,
+        "count": count,
+        "sum": total,
+        "min": part[2],
+        "max": part[3],
+        "avg": total / count if count else 0.0,
+        "p50": part[4],
+        "p95": part[6],
+        "p99": part[8],
+    }

@@ -317,10 +317,19 @@ def shoot_error_tracker(browser: Browser, out_dir: Path, work_dir: Path) -> list
 
 METRICS_HOURS = 6
 #: Server routes with their median latency (ms) and share of traffic.
-ROUTES = [("/api/products", 38.0, 0.45), ("/api/cart", 52.0, 0.3), ("/api/orders", 95.0, 0.15),
-          ("/api/checkout", 180.0, 0.1)]
-PAGES = [("/", 1.0), ("/products/linen-shirt", 1.25), ("/cart", 0.9), ("/checkout", 1.5),
-         ("/account", 0.8)]
+ROUTES = [
+    ("/api/products", 38.0, 0.45),
+    ("/api/cart", 52.0, 0.3),
+    ("/api/orders", 95.0, 0.15),
+    ("/api/checkout", 180.0, 0.1),
+]
+PAGES = [
+    ("/", 1.0),
+    ("/products/linen-shirt", 1.25),
+    ("/cart", 0.9),
+    ("/checkout", 1.5),
+    ("/account", 0.8),
+]
 
 
 def metrics_samples(now: datetime) -> list[dict[str, Any]]:
@@ -344,37 +353,76 @@ def metrics_samples(now: datetime) -> list[dict[str, Any]]:
                 value = median * incident * rnd.lognormvariate(0, 0.45)
                 if rnd.random() < 0.02:
                     value *= rnd.uniform(3, 8)  # the long tail
-                points.append({
-                    "name": "http_request_duration_ms", "type": "histogram",
-                    "value": round(value, 1), "project": "shop-api",
-                    "labels": {"route": route, "method": "GET" if share > 0.2 else "POST"},
-                    "timestamp": ts,
-                })
-        points.append({"name": "http_requests_total", "type": "counter",
-                       "value": round(90 * traffic), "project": "shop-api", "timestamp": ts})
-        points.append({"name": "db_query_duration_ms", "type": "histogram",
-                       "value": round(6 * incident * rnd.lognormvariate(0, 0.5), 2),
-                       "project": "shop-api", "timestamp": ts})
+                points.append(
+                    {
+                        "name": "http_request_duration_ms",
+                        "type": "histogram",
+                        "value": round(value, 1),
+                        "project": "shop-api",
+                        "labels": {"route": route, "method": "GET" if share > 0.2 else "POST"},
+                        "timestamp": ts,
+                    }
+                )
+        points.append(
+            {
+                "name": "http_requests_total",
+                "type": "counter",
+                "value": round(90 * traffic),
+                "project": "shop-api",
+                "timestamp": ts,
+            }
+        )
+        points.append(
+            {
+                "name": "db_query_duration_ms",
+                "type": "histogram",
+                "value": round(6 * incident * rnd.lognormvariate(0, 0.5), 2),
+                "project": "shop-api",
+                "timestamp": ts,
+            }
+        )
         if m % 2 == 0:
-            points.append({"name": "queue_depth", "type": "gauge", "project": "worker",
-                           "value": max(0, round(4 + 3 * math.sin(m / 25) + rnd.gauss(0, 1))),
-                           "labels": {"queue": "emails"}, "timestamp": ts})
+            points.append(
+                {
+                    "name": "queue_depth",
+                    "type": "gauge",
+                    "project": "worker",
+                    "value": max(0, round(4 + 3 * math.sin(m / 25) + rnd.gauss(0, 1))),
+                    "labels": {"queue": "emails"},
+                    "timestamp": ts,
+                }
+            )
         if rnd.random() < 0.3 * traffic:
-            points.append({"name": "orders_total", "type": "counter", "value": 1,
-                           "project": "shop-api", "timestamp": ts})
+            points.append(
+                {
+                    "name": "orders_total",
+                    "type": "counter",
+                    "value": 1,
+                    "project": "shop-api",
+                    "timestamp": ts,
+                }
+            )
         for _ in range(rnd.choice((0, 1, 1, 2))):  # page views with their Web Vitals
             page, weight = rnd.choice(PAGES)
             labels = {"source": "browser", "page": page}
             vitals = {
                 "lcp": round(1900 * weight * rnd.lognormvariate(0, 0.35)),
                 "inp": round(120 * weight * rnd.lognormvariate(0, 0.5)),
-                "cls": round(max(0.0, rnd.choice((0.01, 0.02, 0.04, 0.08, 0.15, 0.31))
-                                 * weight), 3),
+                "cls": round(
+                    max(0.0, rnd.choice((0.01, 0.02, 0.04, 0.08, 0.15, 0.31)) * weight), 3
+                ),
             }
             for short, value in vitals.items():
-                points.append({"name": f"web_vitals_{short}", "type": "histogram",
-                               "value": value, "labels": labels, "project": "storefront",
-                               "timestamp": ts})
+                points.append(
+                    {
+                        "name": f"web_vitals_{short}",
+                        "type": "histogram",
+                        "value": value,
+                        "labels": labels,
+                        "project": "storefront",
+                        "timestamp": ts,
+                    }
+                )
     return points
 
 
@@ -386,10 +434,11 @@ def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> 
     env = {"API_KEY": API_KEY, "DATABASE_PATH": str(work_dir / "metrics.db")}
     with ServiceProcess("metrics_collector", env) as service:
         points = metrics_samples(datetime.now(UTC).replace(second=0, microsecond=0))
-        with httpx.Client(base_url=service.url, headers={"X-API-Key": API_KEY},
-                          timeout=30) as client:
+        with httpx.Client(
+            base_url=service.url, headers={"X-API-Key": API_KEY}, timeout=30
+        ) as client:
             for i in range(0, len(points), 1000):
-                client.post("/api/metrics", json=points[i:i + 1000]).raise_for_status()
+                client.post("/api/metrics", json=points[i : i + 1000]).raise_for_status()
         page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
         try:
             page.goto(service.url + "/?metric=http_request_duration_ms&period=6h")

@@ -38,10 +38,10 @@ class BulkInsert:
         done = 0
         biggest = self.sizes[0]
         while n - done >= biggest:
-            conn.execute(self.statements[biggest], values[done * width:(done + biggest) * width])
+            conn.execute(self.statements[biggest], values[done * width : (done + biggest) * width])
             done += biggest
         for size in self.sizes[1:]:
             if n - done >= size:
-                conn.execute(self.statements[size], values[done * width:(done + size) * width])
+                conn.execute(self.statements[size], values[done * width : (done + size) * width])
                 done += size
         return n

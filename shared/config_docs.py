@@ -61,8 +61,11 @@ def main(argv: list[str]) -> int:
     doc = render()
     readme = splice(README.read_text(), START, END, sections())
     if "--check" in argv:
-        stale = [p for p, text in ((DOC, doc), (README, readme))
-                 if not p.exists() or p.read_text() != text]
+        stale = [
+            p
+            for p, text in ((DOC, doc), (README, readme))
+            if not p.exists() or p.read_text() != text
+        ]
         if stale:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
             print(f"{names} stale: run `python -m shared.config_docs`", file=sys.stderr)

@@ -37,9 +37,7 @@ def parse_iso(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:
-        raise ValueError(
-            "expected an ISO 8601 timestamp such as 2026-01-01T12:00:00Z"
-        ) from None
+        raise ValueError("expected an ISO 8601 timestamp such as 2026-01-01T12:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:

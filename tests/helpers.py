@@ -111,8 +111,18 @@ def published_client_dir(cache_root: Path) -> Path:
     target = cache_root / "monlight-0.3.0"
     if not (target / "monlight" / "__init__.py").exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-             "--no-deps", "--target", str(target), PUBLISHED_CLIENT],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+                str(target),
+                PUBLISHED_CLIENT,
+            ],
             check=True,
         )
     return target

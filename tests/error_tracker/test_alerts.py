@@ -172,9 +172,15 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -321,7 +327,9 @@ def test_message_shows_the_first_traceback_lines_and_an_absolute_link() -> None:
     long_message = "x" * 300 + "\nsecond line"
     alert = Alert(7, "shop", "ValueError", long_message, tb)
     msg = build_message(
-        alert, sender="Monlight <errors@acme.io>", recipients=("a@x.io",),
+        alert,
+        sender="Monlight <errors@acme.io>",
+        recipients=("a@x.io",),
         base_url="https://errors.acme.io/",
     )
     subject = msg["Subject"]
@@ -342,8 +350,9 @@ def test_one_alert_per_new_error_not_for_repeats_or_reopen(
     tmp_path: Path, smtp_server: StartServer
 ) -> None:
     box, port = smtp_server()
-    with tracker(tmp_path, port, BASE_URL="https://errors.acme.io",
-                 SMTP_FROM="Monlight <alerts@acme.io>") as client:
+    with tracker(
+        tmp_path, port, BASE_URL="https://errors.acme.io", SMTP_FROM="Monlight <alerts@acme.io>"
+    ) as client:
         first = client.post("/api/errors", json=report(line=10, message="division by zero\nat 3"))
         assert first.status_code == 201
         error_id = first.json()["id"]
@@ -379,8 +388,9 @@ def test_html_and_newlines_in_a_report_cannot_forge_headers(
     with tracker(tmp_path, port) as client:
         created = client.post(
             "/api/errors",
-            json=report(project="shop\nBcc: thief@evil.io", exception_type="E\r\nX-Evil: 1",
-                        message=evil),
+            json=report(
+                project="shop\nBcc: thief@evil.io", exception_type="E\r\nX-Evil: 1", message=evil
+            ),
         )
         assert created.status_code == 201
         (mail,) = box.wait_for(1)
@@ -408,17 +418,16 @@ def test_a_refused_recipient_does_not_stop_the_others(
         warning_with(caplog, f"127.0.0.1:{port}", "refused", "gone@x.io")
 
 
-def test_starttls_and_login(
-    tmp_path: Path, smtp_server: StartServer, certs: Certs
-) -> None:
+def test_starttls_and_login(tmp_path: Path, smtp_server: StartServer, certs: Certs) -> None:
     box, port = smtp_server(
         tls_context=certs.server_context(),
         require_starttls=True,
         auth_required=True,
         authenticator=login_required("alerts", "s3cret"),
     )
-    with tracker(tmp_path, port, SMTP_USERNAME="alerts", SMTP_PASSWORD="s3cret",
-                 SMTP_CA_FILE=str(certs.ca)) as client:
+    with tracker(
+        tmp_path, port, SMTP_USERNAME="alerts", SMTP_PASSWORD="s3cret", SMTP_CA_FILE=str(certs.ca)
+    ) as client:
         assert client.post("/api/errors", json=report()).status_code == 201
         (mail,) = box.wait_for(1)
     assert mail.tls and mail.authenticated
@@ -439,8 +448,13 @@ def test_untrusted_certificate_and_bad_password_are_one_warning_each(
     with tracker(tmp_path / "a", port, SMTP_USERNAME="alerts", SMTP_PASSWORD="s3cret") as c:
         c.post("/api/errors", json=report())
         warning_with(caplog, f"127.0.0.1:{port}", "STARTTLS", "certificate")
-    with tracker(tmp_path / "b", port, SMTP_USERNAME="alerts", SMTP_PASSWORD="wrong",
-                 SMTP_CA_FILE=str(certs.ca)) as c:
+    with tracker(
+        tmp_path / "b",
+        port,
+        SMTP_USERNAME="alerts",
+        SMTP_PASSWORD="wrong",
+        SMTP_CA_FILE=str(certs.ca),
+    ) as c:
         c.post("/api/errors", json=report())
         warning_with(caplog, f"127.0.0.1:{port}", "login", "535")
     assert box.messages == []
@@ -452,8 +466,9 @@ def test_required_starttls_is_never_skipped(
     """With SMTP_TLS=starttls a server without STARTTLS never sees the password."""
     caplog.set_level(logging.INFO, logger=LOGGER)
     box, port = smtp_server()
-    with tracker(tmp_path, port, SMTP_TLS="starttls", SMTP_USERNAME="u",
-                 SMTP_PASSWORD="p") as client:
+    with tracker(
+        tmp_path, port, SMTP_TLS="starttls", SMTP_USERNAME="u", SMTP_PASSWORD="p"
+    ) as client:
         client.post("/api/errors", json=report())
         warning_with(caplog, f"127.0.0.1:{port}", "does not offer STARTTLS")
     assert box.messages == []
@@ -468,8 +483,14 @@ def test_implicit_tls(tmp_path: Path, smtp_server: StartServer, certs: Certs) ->
         auth_require_tls=False,
         authenticator=login_required("alerts", "s3cret"),
     )
-    with tracker(tmp_path, port, SMTP_TLS="implicit", SMTP_USERNAME="alerts",
-                 SMTP_PASSWORD="s3cret", SMTP_CA_FILE=str(certs.ca)) as client:
+    with tracker(
+        tmp_path,
+        port,
+        SMTP_TLS="implicit",
+        SMTP_USERNAME="alerts",
+        SMTP_PASSWORD="s3cret",
+        SMTP_CA_FILE=str(certs.ca),
+    ) as client:
         assert client.post("/api/errors", json=report()).status_code == 201
         (mail,) = box.wait_for(1)
     assert mail.tls and mail.authenticated
@@ -554,9 +575,7 @@ def test_test_alert_endpoint(tmp_path: Path, smtp_server: StartServer) -> None:
         ({}, "SMTP_HOST, ALERT_EMAILS"),
     ],
 )
-def test_test_alert_without_smtp_is_503(
-    tmp_path: Path, env: dict[str, str], missing: str
-) -> None:
+def test_test_alert_without_smtp_is_503(tmp_path: Path, env: dict[str, str], missing: str) -> None:
     with TestClient(build(tracker_config(tmp_path, **env)), headers=AUTH) as client:
         response = client.post("/api/test-alert")
         assert response.status_code == 503
@@ -569,8 +588,7 @@ def test_burst_shares_connections(tmp_path: Path, smtp_server: StartServer) -> N
     box, port = smtp_server()
     with tracker(tmp_path, port) as client:
         ids = {
-            client.post("/api/errors", json=report(line=2000 + i)).json()["id"]
-            for i in range(50)
+            client.post("/api/errors", json=report(line=2000 + i)).json()["id"] for i in range(50)
         }
         messages = box.wait_for(50)
     assert len(messages) == 50

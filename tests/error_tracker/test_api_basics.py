@@ -18,11 +18,17 @@ def test_create_increment_resolve_reopen(tracker: TestClient) -> None:
     fp = first.json()["fingerprint"]
     again = tracker.post("/api/errors", json=report(message="other message"))
     assert again.status_code == 200
-    assert again.json() == {"status": "incremented", "id": first.json()["id"], "count": 2,
-                            "fingerprint": fp}
+    assert again.json() == {
+        "status": "incremented",
+        "id": first.json()["id"],
+        "count": 2,
+        "fingerprint": fp,
+    }
     error_id = first.json()["id"]
     assert tracker.post(f"/api/errors/{error_id}/resolve").json() == {
-        "status": "resolved", "id": error_id}
+        "status": "resolved",
+        "id": error_id,
+    }
     reopened = tracker.post("/api/errors", json=report())
     assert reopened.status_code == 201
     assert reopened.json()["status"] == "reopened"

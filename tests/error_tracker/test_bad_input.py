@@ -82,16 +82,26 @@ def test_empty_project_or_type_is_400(seeded: TestClient, field: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "limit"),
-    [("project", 100), ("exception_type", 200), ("request_url", 500), ("request_method", 10),
-     ("user_id", 100)],
+    [
+        ("project", 100),
+        ("exception_type", 200),
+        ("request_url", 500),
+        ("request_method", 10),
+        ("user_id", 100),
+    ],
 )
 def test_over_long_field_is_400(seeded: TestClient, field: str, limit: int) -> None:
     assert str(limit) in rejected(seeded, field, json=report(**{field: "x" * (limit + 1)}))
 
 
 def test_fields_at_their_limits_are_accepted(tracker: TestClient) -> None:
-    body = report(project="p" * 100, exception_type="E" * 200, request_url="u" * 500,
-                  request_method="M" * 10, user_id="i" * 100)
+    body = report(
+        project="p" * 100,
+        exception_type="E" * 200,
+        request_url="u" * 500,
+        request_method="M" * 10,
+        user_id="i" * 100,
+    )
     assert tracker.post("/api/errors", json=body).status_code == 201
     # Limits count characters, not bytes.
     wide = report(project="🚀" * 100, exception_type="É" * 200)
@@ -102,9 +112,22 @@ def test_fields_at_their_limits_are_accepted(tracker: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"{\"project\": \"p\",}", b"[]", b"[1, 2]", b"\"text\"", b"null", b"42",
-     b"", b"project=shop", b"\xff\xfe{}", b"NaN", b"[" * 5000 + b"]" * 5000,
-     b"{\"project\": \"\\ud800\"}", b"{\"extra\": {\"n\": 1e400}}"],
+    [
+        b"{not json",
+        b'{"project": "p",}',
+        b"[]",
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"42",
+        b"",
+        b"project=shop",
+        b"\xff\xfe{}",
+        b"NaN",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"project": "\\ud800"}',
+        b'{"extra": {"n": 1e400}}',
+    ],
 )
 def test_unparseable_or_non_object_body_is_400(seeded: TestClient, body: bytes) -> None:
     r = seeded.post("/api/errors", content=body, headers={"Content-Type": "application/json"})
@@ -168,10 +191,21 @@ def test_chunked_two_mib_body_is_413_on_a_real_server(server: ServiceProcess) ->
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("resolved", "maybe"), ("resolved", "TRUE1"), ("limit", "-1"), ("limit", "abc"),
-     ("limit", "1.5"), ("offset", "-1"), ("offset", "x"), ("source", "mobile"),
-     ("since", "yesterday"), ("since", "1700000000"), ("since", "2026-13-01T00:00:00Z"),
-     ("since", "0001-01-01T00:00:00+01:00"), ("since", "9999-12-31T23:59:59-01:00")],
+    [
+        ("resolved", "maybe"),
+        ("resolved", "TRUE1"),
+        ("limit", "-1"),
+        ("limit", "abc"),
+        ("limit", "1.5"),
+        ("offset", "-1"),
+        ("offset", "x"),
+        ("source", "mobile"),
+        ("since", "yesterday"),
+        ("since", "1700000000"),
+        ("since", "2026-13-01T00:00:00Z"),
+        ("since", "0001-01-01T00:00:00+01:00"),
+        ("since", "9999-12-31T23:59:59-01:00"),
+    ],
 )
 def test_malformed_query_is_400_naming_param(tracker: TestClient, param: str, value: str) -> None:
     r = tracker.get("/api/errors", params={param: value})
@@ -248,8 +282,9 @@ def test_search_treats_metacharacters_literally(
     assert tracker.get("/api/errors").json()["total"] == len(MESSAGES)  # table intact
 
 
-@pytest.mark.parametrize("value", ["o'brien", "100%", "a_b", "x -- y", "back\\slash", 'q"q',
-                                   "'; DELETE FROM errors; --"])
+@pytest.mark.parametrize(
+    "value", ["o'brien", "100%", "a_b", "x -- y", "back\\slash", 'q"q', "'; DELETE FROM errors; --"]
+)
 def test_project_and_session_metacharacters_are_literal(tracker: TestClient, value: str) -> None:
     hit = tracker.post(
         "/api/errors", json=at_line(1, project=value, extra={"session_id": value})
@@ -268,9 +303,15 @@ def test_unicode_and_html_round_trip_unchanged(tracker: TestClient) -> None:
     message = "Ünïcødé ✓ 日本語 🚀 \u0000 zero-width\u200b <img src=x onerror=alert(1)>"
     html_type = "<script>alert('x')</script>"
     headers = {"X-Note": "<b>bold</b> & ünï"}
-    r = tracker.post("/api/errors", json=report(message=message, exception_type=html_type,
-                                                request_headers=headers,
-                                                extra={"ключ": "значение ✓"}))
+    r = tracker.post(
+        "/api/errors",
+        json=report(
+            message=message,
+            exception_type=html_type,
+            request_headers=headers,
+            extra={"ключ": "значение ✓"},
+        ),
+    )
     assert r.status_code == 201
     detail = tracker.get(f"/api/errors/{r.json()['id']}").json()
     assert detail["message"] == message
@@ -295,8 +336,14 @@ def test_unknown_route_is_404_json(tracker: TestClient, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/api/errors"), ("PUT", "/api/errors"), ("GET", "/api/errors/1/resolve"),
-     ("POST", "/api/projects"), ("DELETE", "/api/errors/1"), ("POST", "/health")],
+    [
+        ("DELETE", "/api/errors"),
+        ("PUT", "/api/errors"),
+        ("GET", "/api/errors/1/resolve"),
+        ("POST", "/api/projects"),
+        ("DELETE", "/api/errors/1"),
+        ("POST", "/health"),
+    ],
 )
 def test_wrong_method_is_405_json(tracker: TestClient, method: str, path: str) -> None:
     tracker.post("/api/errors", json=report())
@@ -309,7 +356,10 @@ def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     app = build(tracker_config(tmp_path, RATE_LIMIT="3"))
     with TestClient(app, headers=AUTH) as client:
         assert [client.post("/api/errors", json=report()).status_code for _ in range(3)] == [
-            201, 200, 200]
+            201,
+            200,
+            200,
+        ]
         r = client.post("/api/errors", json=report())
         assert r.status_code == 429
         assert r.json() == {"detail": "Rate limit exceeded"}
@@ -320,9 +370,7 @@ def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("search", ["abc\x00def", "\x00ab", "a\x00"])
-def test_search_with_a_nul_character_is_400_not_a_crash(
-    tracker: TestClient, search: str
-) -> None:
+def test_search_with_a_nul_character_is_400_not_a_crash(tracker: TestClient, search: str) -> None:
     # FTS5 reads its query as a C string: a NUL cut the phrase short ("unterminated string").
     tracker.post("/api/errors", json={**report(), "message": "abc"})
     r = tracker.get("/api/errors", params={"search": search})

@@ -8,10 +8,20 @@ from tests.error_tracker.conftest import PY_TB, at_line, execute, report, store_
 
 
 def test_detail_is_one_flat_object(tracker: TestClient) -> None:
-    first = store_at(tracker, "2026-02-01T10:00:00Z", user_id="u1",
-                     request_headers={"User-Agent": "ua"}, extra={"a": [1, 2]})
-    store_at(tracker, "2026-02-01T11:00:00Z", user_id="u2", request_url="https://x.test/p",
-             request_method="GET")
+    first = store_at(
+        tracker,
+        "2026-02-01T10:00:00Z",
+        user_id="u1",
+        request_headers={"User-Agent": "ua"},
+        extra={"a": [1, 2]},
+    )
+    store_at(
+        tracker,
+        "2026-02-01T11:00:00Z",
+        user_id="u2",
+        request_url="https://x.test/p",
+        request_method="GET",
+    )
     detail = tracker.get(f"/api/errors/{first.id}").json()
     occurrences = detail.pop("occurrences")
     assert detail == {
@@ -46,8 +56,9 @@ def test_detail_is_one_flat_object(tracker: TestClient) -> None:
 
 def test_detail_of_hand_written_non_json_context_does_not_fail(tracker: TestClient) -> None:
     error_id = tracker.post("/api/errors", json=report(extra={"k": 1})).json()["id"]
-    execute(tracker, "UPDATE error_occurrences SET extra = 'legacy text' WHERE error_id = ?",
-            error_id)
+    execute(
+        tracker, "UPDATE error_occurrences SET extra = 'legacy text' WHERE error_id = ?", error_id
+    )
     r = tracker.get(f"/api/errors/{error_id}")
     assert r.status_code == 200
     assert r.json()["occurrences"][0]["extra"] == "legacy text"
@@ -71,8 +82,9 @@ def test_resolve_marks_resolved_and_is_idempotent(tracker: TestClient) -> None:
     first_at = detail["resolved_at"]
     assert first_at.endswith("Z")
     # Pretend the first resolve was long ago: resolving again must not move it.
-    execute(tracker, "UPDATE errors SET resolved_at = '2020-01-01T00:00:00Z' WHERE id = ?",
-            error_id)
+    execute(
+        tracker, "UPDATE errors SET resolved_at = '2020-01-01T00:00:00Z' WHERE id = ?", error_id
+    )
     again = tracker.post(f"/api/errors/{error_id}/resolve")
     assert again.status_code == 200 and again.json() == {"status": "resolved", "id": error_id}
     assert tracker.get(f"/api/errors/{error_id}").json()["resolved_at"] == "2020-01-01T00:00:00Z"

@@ -44,10 +44,7 @@ FIREFOX = (
     "@https://shop.example.com/static/vendor.js:5:3\n"
 )
 
-SAFARI = (
-    "forEach@[native code]\n"
-    "global code@https://shop.example.com/static/app.js:120:17\n"
-)
+SAFARI = "forEach@[native code]\nglobal code@https://shop.example.com/static/app.js:120:17\n"
 
 
 def test_known_input_has_exact_md5() -> None:

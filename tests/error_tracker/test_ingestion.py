@@ -25,8 +25,12 @@ def test_repeat_increments_and_keeps_first_seen(tracker: TestClient) -> None:
     assert (again.status, again.id, again.count) == ("incremented", first.id, 2)
     r = tracker.post("/api/errors", json=report())
     assert r.status_code == 200
-    assert r.json() == {"status": "incremented", "id": first.id, "count": 3,
-                        "fingerprint": first.fingerprint}
+    assert r.json() == {
+        "status": "incremented",
+        "id": first.id,
+        "count": 3,
+        "fingerprint": first.fingerprint,
+    }
     detail = tracker.get(f"/api/errors/{first.id}").json()
     assert detail["first_seen"] == "2026-01-01T10:00:00Z"
     assert detail["last_seen"] > "2026-01-02T10:00:00Z"
@@ -39,8 +43,12 @@ def test_repeat_of_resolved_group_reopens_it(tracker: TestClient) -> None:
     assert tracker.get(f"/api/errors/{created['id']}").json()["resolved_at"] is not None
     r = tracker.post("/api/errors", json=report())
     assert r.status_code == 201
-    assert r.json() == {"status": "reopened", "id": created["id"], "count": 2,
-                        "fingerprint": created["fingerprint"]}
+    assert r.json() == {
+        "status": "reopened",
+        "id": created["id"],
+        "count": 2,
+        "fingerprint": created["fingerprint"],
+    }
     detail = tracker.get(f"/api/errors/{created['id']}").json()
     assert detail["resolved"] is False and detail["resolved_at"] is None
     # Reopened, it shows up in the default (unresolved) list again.
@@ -83,9 +91,17 @@ def test_occurrence_keeps_request_context(tracker: TestClient) -> None:
 
 
 def test_optional_fields_may_be_absent_or_null(tracker: TestClient) -> None:
-    r = tracker.post("/api/errors", json=report(request_url=None, user_id=None, extra=None,
-                                                request_headers=None, message="",
-                                                traceback=""))
+    r = tracker.post(
+        "/api/errors",
+        json=report(
+            request_url=None,
+            user_id=None,
+            extra=None,
+            request_headers=None,
+            message="",
+            traceback="",
+        ),
+    )
     assert r.status_code == 201, r.text
     occ = tracker.get(f"/api/errors/{r.json()['id']}").json()["occurrences"][0]
     assert occ["request_url"] is None and occ["extra"] is None
@@ -94,9 +110,7 @@ def test_optional_fields_may_be_absent_or_null(tracker: TestClient) -> None:
 
 def test_environment_from_older_clients_goes_into_extra(tracker: TestClient) -> None:
     plain = tracker.post("/api/errors", json=report(environment="staging")).json()
-    merged = tracker.post(
-        "/api/errors", json=report(environment="prod", extra={"k": 1})
-    ).json()
+    merged = tracker.post("/api/errors", json=report(environment="prod", extra={"k": 1})).json()
     occ = tracker.get(f"/api/errors/{plain['id']}").json()["occurrences"]
     assert occ[0]["extra"] == {"environment": "prod", "k": 1}
     assert occ[1]["extra"] == {"environment": "staging"}
@@ -125,8 +139,10 @@ def test_only_five_newest_occurrences_are_kept(tracker: TestClient) -> None:
 
 def test_browser_report_is_marked_browser(tracker: TestClient) -> None:
     stack = "render@https://shop.example.com/app.js:120:17\n"
-    r = tracker.post("/api/errors", json=report(traceback=stack, request_method="BROWSER",
-                                                exception_type="TypeError"))
+    r = tracker.post(
+        "/api/errors",
+        json=report(traceback=stack, request_method="BROWSER", exception_type="TypeError"),
+    )
     expected = hashlib.md5(b"shop:TypeError:https://shop.example.com/app.js:120").hexdigest()
     assert r.json()["fingerprint"] == expected
     assert tracker.get("/api/errors").json()["errors"][0]["source"] == "browser"

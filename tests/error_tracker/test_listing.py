@@ -198,16 +198,31 @@ def test_since_with_unencoded_plus_offset(tracker: TestClient) -> None:
 def test_filters_combine_and_total_follows_them(tracker: TestClient) -> None:
     target = tracker.post(
         "/api/errors",
-        json=at_line(1, project="web", request_method="BROWSER", message="Boom in cart",
-                     extra={"session_id": "s"}),
+        json=at_line(
+            1,
+            project="web",
+            request_method="BROWSER",
+            message="Boom in cart",
+            extra={"session_id": "s"},
+        ),
     ).json()["id"]
     tracker.post("/api/errors", json=at_line(2, project="web", message="boom elsewhere"))
-    tracker.post("/api/errors", json=at_line(3, project="api", request_method="BROWSER",
-                                             message="boom", extra={"session_id": "s"}))
+    tracker.post(
+        "/api/errors",
+        json=at_line(
+            3, project="api", request_method="BROWSER", message="boom", extra={"session_id": "s"}
+        ),
+    )
     body = tracker.get(
         "/api/errors",
-        params={"project": "web", "source": "browser", "search": "BOOM", "session_id": "s",
-                "since": "2000-01-01T00:00:00Z", "resolved": "false"},
+        params={
+            "project": "web",
+            "source": "browser",
+            "search": "BOOM",
+            "session_id": "s",
+            "since": "2000-01-01T00:00:00Z",
+            "resolved": "false",
+        },
     ).json()
     assert [e["id"] for e in body["errors"]] == [target] and body["total"] == 1
     assert tracker.get("/api/errors", params={"search": "boom"}).json()["total"] == 3

@@ -79,25 +79,86 @@ JS_STACK = "TypeError: x\n    at render (https://shop.example.com/app.js:120:17)
 
 #: (project, type, message, traceback, file, line, count, first, last, resolved_at)
 LEGACY_ERRORS: list[tuple[Any, ...]] = [
-    ("shop", "ValueError", "bad order", py_tb("/srv/orders.py", 88), "/srv/orders.py", 88, 7,
-     "2025-05-01T10:00:00Z", "2025-06-01T10:00:00Z", None),
-    ("shop", "KeyError", "'sku'", py_tb("/srv/cart.py", 12), "/srv/cart.py", 12, 2,
-     "2025-05-02T10:00:00Z", "2025-05-03T10:00:00Z", RECENT),
-    ("web", "TypeError", "x is undefined", JS_STACK, "https://shop.example.com/app.js", 120, 3,
-     "2025-05-05T10:00:00Z", "2025-05-06T10:00:00Z", None),
-    ("api", "RuntimeError", "ünïcødé <b>", py_tb("/srv/api.py", 5), "/srv/api.py", 5, 1,
-     "2025-04-01T00:00:00Z", "2025-04-01T00:00:00Z", None),
+    (
+        "shop",
+        "ValueError",
+        "bad order",
+        py_tb("/srv/orders.py", 88),
+        "/srv/orders.py",
+        88,
+        7,
+        "2025-05-01T10:00:00Z",
+        "2025-06-01T10:00:00Z",
+        None,
+    ),
+    (
+        "shop",
+        "KeyError",
+        "'sku'",
+        py_tb("/srv/cart.py", 12),
+        "/srv/cart.py",
+        12,
+        2,
+        "2025-05-02T10:00:00Z",
+        "2025-05-03T10:00:00Z",
+        RECENT,
+    ),
+    (
+        "web",
+        "TypeError",
+        "x is undefined",
+        JS_STACK,
+        "https://shop.example.com/app.js",
+        120,
+        3,
+        "2025-05-05T10:00:00Z",
+        "2025-05-06T10:00:00Z",
+        None,
+    ),
+    (
+        "api",
+        "RuntimeError",
+        "ünïcødé <b>",
+        py_tb("/srv/api.py", 5),
+        "/srv/api.py",
+        5,
+        1,
+        "2025-04-01T00:00:00Z",
+        "2025-04-01T00:00:00Z",
+        None,
+    ),
 ]
 
 #: (error index, timestamp, url, method, headers, user, extra)
 LEGACY_OCCURRENCES: list[tuple[Any, ...]] = [
-    (0, "2025-05-01T10:00:00Z", "https://shop/o", "POST", '{"User-Agent": "ua1"}', "u1",
-     '{"environment": "prod", "order": 1}'),
-    (0, "2025-06-01T10:00:00Z", "https://shop/o", "POST", '{"User-Agent": "ua2"}', "u2",
-     '{"environment": "prod", "order": 2}'),
+    (
+        0,
+        "2025-05-01T10:00:00Z",
+        "https://shop/o",
+        "POST",
+        '{"User-Agent": "ua1"}',
+        "u1",
+        '{"environment": "prod", "order": 1}',
+    ),
+    (
+        0,
+        "2025-06-01T10:00:00Z",
+        "https://shop/o",
+        "POST",
+        '{"User-Agent": "ua2"}',
+        "u2",
+        '{"environment": "prod", "order": 2}',
+    ),
     (1, "2025-05-03T10:00:00Z", None, None, None, None, None),
-    (2, "2025-05-06T10:00:00Z", "https://shop.example.com/", "BROWSER",
-     '{"User-Agent": "Firefox"}', None, '{"session_id": "sess-legacy"}'),
+    (
+        2,
+        "2025-05-06T10:00:00Z",
+        "https://shop.example.com/",
+        "BROWSER",
+        '{"User-Agent": "Firefox"}',
+        None,
+        '{"session_id": "sess-legacy"}',
+    ),
     (3, "2025-04-01T00:00:00Z", None, "GET", "{}", "7", "free text, not JSON"),
 ]
 
@@ -111,8 +172,18 @@ def make_legacy_db(path: Path) -> list[int]:
         cur = conn.execute(
             "INSERT INTO errors (fingerprint, project, exception_type, message, traceback, count,"
             " first_seen, last_seen, resolved, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (legacy_fp(project, exc_type, file, line), project, exc_type, msg, tb, count, first,
-             last, 1 if resolved_at else 0, resolved_at),
+            (
+                legacy_fp(project, exc_type, file, line),
+                project,
+                exc_type,
+                msg,
+                tb,
+                count,
+                first,
+                last,
+                1 if resolved_at else 0,
+                resolved_at,
+            ),
         )
         ids.append(cur.lastrowid)
     for index, ts, url, method, headers, user, extra in LEGACY_OCCURRENCES:
@@ -143,7 +214,10 @@ def test_legacy_database_keeps_every_row(tmp_path: Path) -> None:
             item = by_id[error_id]
             assert item["fingerprint"] == legacy_fp(project, exc_type, file, line)
             assert (item["project"], item["exception_type"], item["message"]) == (
-                project, exc_type, msg)
+                project,
+                exc_type,
+                msg,
+            )
             assert (item["count"], item["first_seen"], item["last_seen"]) == (count, first, last)
             assert item["resolved"] is (resolved_at is not None)
             detail = client.get(f"/api/errors/{error_id}").json()
@@ -172,31 +246,60 @@ def test_legacy_database_keeps_every_row(tmp_path: Path) -> None:
         version = conn.execute("SELECT value FROM _meta WHERE key='schema_version'").fetchone()
         assert version == (str(len(MIGRATIONS)),)
         assert conn.execute("SELECT count(*) FROM error_occurrences").fetchone() == (
-            len(LEGACY_OCCURRENCES),)
+            len(LEGACY_OCCURRENCES),
+        )
 
 
 def test_new_reports_join_legacy_groups(tmp_path: Path) -> None:
     client, ids = legacy_app(tmp_path)
     with client:
-        r = client.post("/api/errors", json={
-            "project": "shop", "exception_type": "ValueError", "message": "bad order again",
-            "traceback": py_tb("/srv/orders.py", 88)})
+        r = client.post(
+            "/api/errors",
+            json={
+                "project": "shop",
+                "exception_type": "ValueError",
+                "message": "bad order again",
+                "traceback": py_tb("/srv/orders.py", 88),
+            },
+        )
         assert r.status_code == 200, r.text
-        assert r.json() == {"status": "incremented", "id": ids[0], "count": 8,
-                            "fingerprint": legacy_fp("shop", "ValueError", "/srv/orders.py", 88)}
-        reopened = client.post("/api/errors", json={
-            "project": "shop", "exception_type": "KeyError", "message": "'sku'",
-            "traceback": py_tb("/srv/cart.py", 12)})
+        assert r.json() == {
+            "status": "incremented",
+            "id": ids[0],
+            "count": 8,
+            "fingerprint": legacy_fp("shop", "ValueError", "/srv/orders.py", 88),
+        }
+        reopened = client.post(
+            "/api/errors",
+            json={
+                "project": "shop",
+                "exception_type": "KeyError",
+                "message": "'sku'",
+                "traceback": py_tb("/srv/cart.py", 12),
+            },
+        )
         assert reopened.status_code == 201
         assert reopened.json()["status"] == "reopened" and reopened.json()["id"] == ids[1]
-        firefox = client.post("/api/errors", json={
-            "project": "web", "exception_type": "TypeError", "message": "x is undefined",
-            "request_method": "BROWSER",
-            "traceback": "render@https://shop.example.com/app.js:120:3\n"})
+        firefox = client.post(
+            "/api/errors",
+            json={
+                "project": "web",
+                "exception_type": "TypeError",
+                "message": "x is undefined",
+                "request_method": "BROWSER",
+                "traceback": "render@https://shop.example.com/app.js:120:3\n",
+            },
+        )
         assert firefox.json()["id"] == ids[2] and firefox.json()["count"] == 4
-        fresh = client.post("/api/errors", json={
-            "project": "shop", "exception_type": "ValueError", "message": "m",
-            "traceback": py_tb("/srv/orders.py", 89)})
+        fresh = client.post(
+            "/api/errors",
+            json={
+                "project": "shop",
+                "exception_type": "ValueError",
+                "message": "m",
+                "traceback": py_tb("/srv/orders.py", 89),
+            },
+        )
         assert fresh.status_code == 201 and fresh.json()["id"] > max(ids)
         detail = client.get(f"/api/errors/{ids[0]}").json()
         assert detail["first_seen"] == "2025-05-01T10:00:00Z"
@@ -209,15 +312,18 @@ def schema(conn: sqlite3.Connection) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in ("errors", "error_occurrences"):
         out[table] = {
-            "columns": [(r[1], r[2].upper(), r[3], r[4], r[5])
-                        for r in conn.execute(f"PRAGMA table_info({table})")],
+            "columns": [
+                (r[1], r[2].upper(), r[3], r[4], r[5])
+                for r in conn.execute(f"PRAGMA table_info({table})")
+            ],
             "indexes": {
                 r[1]: [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")]
                 for r in conn.execute(f"PRAGMA index_list({table})")
                 if not r[1].startswith("sqlite_autoindex")
             },
-            "fks": [(r[2], r[3], r[4], r[6]) for r in conn.execute(
-                f"PRAGMA foreign_key_list({table})")],
+            "fks": [
+                (r[2], r[3], r[4], r[6]) for r in conn.execute(f"PRAGMA foreign_key_list({table})")
+            ],
         }
     return out
 
@@ -284,10 +390,15 @@ def test_newer_schema_version_refuses_to_start(tmp_path: Path) -> None:
     newer = str(len(MIGRATIONS) + 1)
     conn.execute("UPDATE _meta SET value = ? WHERE key = 'schema_version'", (newer,))
     conn.close()
-    env = {**os.environ, "API_KEY": "k", "DATABASE_PATH": str(db), "HOST": "127.0.0.1",
-           "PORT": "0"}
-    done = subprocess.run([sys.executable, "-m", "error_tracker"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+    env = {**os.environ, "API_KEY": "k", "DATABASE_PATH": str(db), "HOST": "127.0.0.1", "PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "error_tracker"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert f"database schema version {newer} is newer than this release knows" in done.stderr
     with sqlite3.connect(db) as check:

@@ -115,18 +115,24 @@ def test_published_client_reports_group_and_show(tmp_path: Path, published_clien
             assert value["project"] == "pubproj" and value["source"] == "server"
             assert groups["KeyError"]["count"] == 1
             assert groups["KeyError"]["fingerprint"] == fp(
-                "pubproj", "KeyError", line_of('return {}["sku"]') + 1)
+                "pubproj", "KeyError", line_of('return {}["sku"]') + 1
+            )
             assert groups["ZeroDivisionError"]["count"] == 1
 
             detail = api.get(f"/api/errors/{value['id']}").json()
-            assert f'line {line_of("SAME_LINE") + 1}, in checkout' in detail["traceback"]
+            assert f"line {line_of('SAME_LINE') + 1}, in checkout" in detail["traceback"]
             occurrences = detail["occurrences"]
             assert len(occurrences) == 3
             newest = occurrences[0]
             assert newest["request_headers"] == {
-                "User-Agent": "pytest-agent/1.0", "X-Request-Id": "req-1"}
+                "User-Agent": "pytest-agent/1.0",
+                "X-Request-Id": "req-1",
+            }
             assert newest["extra"] == {
-                "order_id": 1001, "session_id": "sess-9", "items": ["a", "b"]}
+                "order_id": 1001,
+                "session_id": "sess-9",
+                "items": ["a", "b"],
+            }
             assert newest["user_id"] == "42"
             assert newest["request_url"] == "https://shop.example.com/checkout?step=2"
             assert newest["request_method"] == "POST"

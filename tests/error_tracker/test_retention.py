@@ -23,8 +23,13 @@ def days_ago(days: float, now: datetime = NOW) -> str:
     return format_iso(now - timedelta(days=days))
 
 
-def add_error(conn: sqlite3.Connection, name: str, resolved_at: str | None,
-              resolved: bool | None = None, occurrences: int = 2) -> int:
+def add_error(
+    conn: sqlite3.Connection,
+    name: str,
+    resolved_at: str | None,
+    resolved: bool | None = None,
+    occurrences: int = 2,
+) -> int:
     resolved = resolved if resolved is not None else resolved_at is not None
     cur = conn.execute(
         "INSERT INTO errors (fingerprint, project, exception_type, message, traceback,"
@@ -45,10 +50,12 @@ def add_error(conn: sqlite3.Connection, name: str, resolved_at: str | None,
 
 def remaining(conn: sqlite3.Connection) -> tuple[set[str], dict[str, int]]:
     names = {r[0] for r in conn.execute("SELECT message FROM errors")}
-    occ = dict(conn.execute(
-        "SELECT e.message, count(o.id) FROM errors e"
-        " LEFT JOIN error_occurrences o ON o.error_id = e.id GROUP BY e.id"
-    ).fetchall())
+    occ = dict(
+        conn.execute(
+            "SELECT e.message, count(o.id) FROM errors e"
+            " LEFT JOIN error_occurrences o ON o.error_id = e.id GROUP BY e.id"
+        ).fetchall()
+    )
     return names, occ
 
 
@@ -72,14 +79,22 @@ def test_purge_deletes_only_old_resolved_errors_with_occurrences(tmp_path: Path)
 
     assert purge(conn, cutoff_for(90, NOW)) == 2
     names, occ = remaining(conn)
-    assert names == {"recent-resolved", "at-cutoff", "unresolved-old", "reopened",
-                     "resolved-without-date"}
+    assert names == {
+        "recent-resolved",
+        "at-cutoff",
+        "unresolved-old",
+        "reopened",
+        "resolved-without-date",
+    }
     assert all(count == 2 for count in occ.values())
     # The occurrences of deleted errors went with them (ON DELETE CASCADE).
     assert conn.execute("SELECT count(*) FROM error_occurrences").fetchone()[0] == 10
-    assert conn.execute(
-        "SELECT count(*) FROM error_occurrences WHERE error_id NOT IN (SELECT id FROM errors)"
-    ).fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM error_occurrences WHERE error_id NOT IN (SELECT id FROM errors)"
+        ).fetchone()[0]
+        == 0
+    )
     assert purge(conn, cutoff_for(90, NOW)) == 0  # nothing left to do
     conn.close()
 
@@ -96,6 +111,7 @@ def test_worker_runs_once_at_start_up(tmp_path: Path) -> None:
 
     app = build(tracker_config(tmp_path, RETENTION_DAYS="5"))
     with TestClient(app, headers=AUTH) as client:
+
         def old_gone() -> bool:
             return client.get(f"/api/errors/{old}").status_code == 404
 
@@ -104,9 +120,12 @@ def test_worker_runs_once_at_start_up(tmp_path: Path) -> None:
         assert sorted(e["id"] for e in listed["errors"]) == sorted([kept, open_id])
         assert len(client.get(f"/api/errors/{kept}").json()["occurrences"]) == 2
     with sqlite3.connect(path) as check:
-        assert check.execute(
-            "SELECT count(*) FROM error_occurrences WHERE error_id = ?", (old,)
-        ).fetchone()[0] == 0
+        assert (
+            check.execute(
+                "SELECT count(*) FROM error_occurrences WHERE error_id = ?", (old,)
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_worker_repeats_on_its_interval(tmp_path: Path) -> None:
@@ -120,9 +139,14 @@ def test_worker_repeats_on_its_interval(tmp_path: Path) -> None:
         )
 
         def purged() -> bool:
-            return db.reader.run_sync(
-                lambda conn: conn.execute("SELECT 1 FROM errors WHERE id = ?", (stale,)).fetchone()
-            ) is None
+            return (
+                db.reader.run_sync(
+                    lambda conn: conn.execute(
+                        "SELECT 1 FROM errors WHERE id = ?", (stale,)
+                    ).fetchone()
+                )
+                is None
+            )
 
         wait_until(purged, timeout=10, what="a later retention run")
     finally:

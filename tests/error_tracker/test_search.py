@@ -40,9 +40,7 @@ def expected(client: TestClient, term: str) -> list[int]:
     def hit(text: str) -> bool:  # LIKE: ASCII letters fold, everything else literal
         return low in "".join(c.lower() if c.isascii() else c for c in text)
 
-    return [
-        e["id"] for e in everything["errors"] if hit(e["message"]) or hit(e["exception_type"])
-    ]
+    return [e["id"] for e in everything["errors"] if hit(e["message"]) or hit(e["exception_type"])]
 
 
 def found(client: TestClient, term: str) -> tuple[list[int], int]:
@@ -51,8 +49,20 @@ def found(client: TestClient, term: str) -> tuple[list[int], int]:
     return [e["id"] for e in body.json()["errors"]], body.json()["total"]
 
 
-TERMS = ["timeout", "TIMEOUT", "db-primary", "100%", "used_", "Größe", "größe", '" and \\',
-         "zz-not-there", "ti", "", "reading 'map'"]
+TERMS = [
+    "timeout",
+    "TIMEOUT",
+    "db-primary",
+    "100%",
+    "used_",
+    "Größe",
+    "größe",
+    '" and \\',
+    "zz-not-there",
+    "ti",
+    "",
+    "reading 'map'",
+]
 
 
 @pytest.mark.parametrize("selective", [search.SELECTIVE, 2], ids=["few-candidates", "common"])

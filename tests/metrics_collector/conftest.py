@@ -83,8 +83,11 @@ def steady(margin: int = 6) -> None:
     from tests.helpers import wait_until
 
     if time.time() % 60 > 60 - margin:
-        wait_until(lambda: time.time() % 60 < 60 - margin, timeout=margin + 1,
-                   what="the start of the next minute")
+        wait_until(
+            lambda: time.time() % 60 < 60 - margin,
+            timeout=margin + 1,
+            what="the start of the next minute",
+        )
 
 
 @pytest.fixture

@@ -47,10 +47,18 @@ def workload(base: int, seed: int = 1) -> list[dict]:
     points = []
     for i in range(600):
         at = iso(base + rnd.randrange(0, 5 * 60))
-        points.append(point("latency", "histogram", round(rnd.lognormvariate(3, 1), 3),
-                            labels={"route": rnd.choice(["/a", "/b"])}, timestamp=at))
-        points.append(point("requests", "counter", 1, labels={"route": "/a"}, project="shop",
-                            timestamp=at))
+        points.append(
+            point(
+                "latency",
+                "histogram",
+                round(rnd.lognormvariate(3, 1), 3),
+                labels={"route": rnd.choice(["/a", "/b"])},
+                timestamp=at,
+            )
+        )
+        points.append(
+            point("requests", "counter", 1, labels={"route": "/a"}, project="shop", timestamp=at)
+        )
         if i % 10 == 0:
             points.append(point("queue", "gauge", rnd.randrange(100), timestamp=at))
     return points
@@ -58,7 +66,7 @@ def workload(base: int, seed: int = 1) -> list[dict]:
 
 def post_all(client: TestClient, points: list[dict]) -> None:
     for i in range(0, len(points), 1000):
-        post(client, points[i:i + 1000])
+        post(client, points[i : i + 1000])
 
 
 @pytest.mark.usefixtures("steady_minute")
@@ -66,21 +74,61 @@ def test_minute_rows_are_exact(collector: TestClient) -> None:
     m1, m2 = minutes_ago(5), minutes_ago(4)
     values = [5.0, 1.0, 3.0, 2.0, 4.0]
     post(collector, [point("lat", "histogram", v, timestamp=m1) for v in values])
-    post(collector, [point("hits", "counter", 2, labels={"a": "1"}, timestamp=m1),
-                     point("hits", "counter", 3, labels={"a": "1"}, timestamp=m2),
-                     point("temp", "gauge", -1.5, project="lab", timestamp=m2),
-                     point("hits", "counter", 1, timestamp=minutes_ago(0))])
+    post(
+        collector,
+        [
+            point("hits", "counter", 2, labels={"a": "1"}, timestamp=m1),
+            point("hits", "counter", 3, labels={"a": "1"}, timestamp=m2),
+            point("temp", "gauge", -1.5, project="lab", timestamp=m2),
+            point("hits", "counter", 1, timestamp=minutes_ago(0)),
+        ],
+    )
     report = aggregate(collector)
     assert report.minutes == 2  # the current minute waits until it is complete
     rows = {(r[0], r[1]): r for r in agg_rows(collector, "minute")}
     b1, b2 = m1[:17] + "00Z", m2[:17] + "00Z"
-    assert rows[(b1, "lat")] == (b1, "lat", None, None, "histogram", 5, 15.0, 1.0, 5.0, 3.0,
-                                 3.0, 5.0, 5.0)
-    assert rows[(b1, "hits")][2:] == ('{"a":"1"}', None, "counter", 1, 2.0, 2.0, 2.0, 2.0,
-                                      None, None, None)
+    assert rows[(b1, "lat")] == (
+        b1,
+        "lat",
+        None,
+        None,
+        "histogram",
+        5,
+        15.0,
+        1.0,
+        5.0,
+        3.0,
+        3.0,
+        5.0,
+        5.0,
+    )
+    assert rows[(b1, "hits")][2:] == (
+        '{"a":"1"}',
+        None,
+        "counter",
+        1,
+        2.0,
+        2.0,
+        2.0,
+        2.0,
+        None,
+        None,
+        None,
+    )
     assert rows[(b2, "hits")][5:7] == (1, 3.0)
-    assert rows[(b2, "temp")][2:] == (None, "lab", "gauge", 1, -1.5, -1.5, -1.5, -1.5,
-                                      None, None, None)
+    assert rows[(b2, "temp")][2:] == (
+        None,
+        "lab",
+        "gauge",
+        1,
+        -1.5,
+        -1.5,
+        -1.5,
+        -1.5,
+        None,
+        None,
+        None,
+    )
     assert len(rows) == 4
     assert count(collector, "metrics_dirty_minutes") == 1  # only the current minute
 
@@ -147,9 +195,16 @@ def spec_rollup(minute_rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dic
                 return None
             return sum(p * c for p, c in parts) / sum(c for _, c in parts)
 
-        out[key] = {"count": n, "sum": total, "min": min(r[7] for r in rows),
-                    "max": max(r[8] for r in rows), "avg": total / n,
-                    "p50": weighted(10), "p95": weighted(11), "p99": weighted(12)}
+        out[key] = {
+            "count": n,
+            "sum": total,
+            "min": min(r[7] for r in rows),
+            "max": max(r[8] for r in rows),
+            "avg": total / n,
+            "p50": weighted(10),
+            "p95": weighted(11),
+            "p99": weighted(12),
+        }
     return out
 
 
@@ -158,8 +213,13 @@ def test_hour_rows_are_the_rollup_of_minute_rows(make_collector: MakeClient) -> 
     start = this_hour() - 3 * HOUR
     rnd = random.Random(3)
     points = [
-        point("latency", "histogram", rnd.uniform(0, 100), labels={"r": str(i % 3)},
-              timestamp=iso(start + rnd.randrange(0, 2 * HOUR)))
+        point(
+            "latency",
+            "histogram",
+            rnd.uniform(0, 100),
+            labels={"r": str(i % 3)},
+            timestamp=iso(start + rnd.randrange(0, 2 * HOUR)),
+        )
         for i in range(3000)
     ] + [point("jobs", "counter", 1, timestamp=iso(start + i * 97)) for i in range(100)]
     post_all(collector, points)
@@ -169,8 +229,9 @@ def test_hour_rows_are_the_rollup_of_minute_rows(make_collector: MakeClient) -> 
     assert len(hours) == len(expected) > 0
     for r in hours:
         want = expected[(r[0], r[1], r[2], r[3], r[4])]
-        got = dict(zip(("count", "sum", "min", "max", "avg", "p50", "p95", "p99"), r[5:],
-                       strict=True))
+        got = dict(
+            zip(("count", "sum", "min", "max", "avg", "p50", "p95", "p99"), r[5:], strict=True)
+        )
         assert got == pytest.approx(want)
 
 
@@ -243,7 +304,8 @@ def test_retention_tiers(collector: TestClient) -> None:
     aggregate(collector, now + 26 * HOUR)  # past RETENTION_MINUTE (24 h)
     assert agg_rows(collector, "minute") == [] and len(agg_rows(collector, "hour")) == 1
     assert collector.get("/api/metrics/names").json()["metrics"] == [
-        {"name": "jobs", "type": "counter"}]
+        {"name": "jobs", "type": "counter"}
+    ]
     report = aggregate(collector, now + 31 * DAY)  # past RETENTION_HOURLY (30 d)
     assert agg_rows(collector, "hour") == []
     assert report.deleted["hour"] == 1
@@ -276,8 +338,10 @@ def test_worker_runs_on_trigger_and_stops_promptly(make_collector: MakeClient) -
 
 
 def test_aggregated_values_stay_finite(collector: TestClient) -> None:
-    post(collector, [point("big", "gauge", v, timestamp=minutes_ago(2))
-                     for v in (1.7e308, 1.7e308, -1.7e308)])
+    post(
+        collector,
+        [point("big", "gauge", v, timestamp=minutes_ago(2)) for v in (1.7e308, 1.7e308, -1.7e308)],
+    )
     aggregate(collector)
     (row,) = agg_rows(collector, "minute")
     assert row[5] == 3 and all(math.isfinite(v) for v in row[6:9])

@@ -12,8 +12,13 @@ from tests.metrics_collector.conftest import aggregate, count, iso, minutes_ago,
 
 
 def vital(short: str, value: float, page: str = "/home", minute: int = 3, **labels: str) -> dict:
-    return point(f"web_vitals_{short}", "histogram", value, timestamp=minutes_ago(minute),
-                 labels={"source": "browser", "page": page, "session_id": "s1", **labels})
+    return point(
+        f"web_vitals_{short}",
+        "histogram",
+        value,
+        timestamp=minutes_ago(minute),
+        labels={"source": "browser", "page": page, "session_id": "s1", **labels},
+    )
 
 
 def dash(client: TestClient, **params: str) -> dict:
@@ -41,11 +46,18 @@ def test_summary_and_top_metrics(collector: TestClient) -> None:
 
 
 def test_project_filter_and_periods(collector: TestClient) -> None:
-    post(collector, [point("a", project="shop", timestamp=minutes_ago(2)),
-                     point("b", project="blog", timestamp=minutes_ago(2)),
-                     point("c", timestamp=minutes_ago(90))])
-    assert dash(collector, project="shop")["summary"] == {"total_datapoints": 1,
-                                                          "distinct_metrics": 1}
+    post(
+        collector,
+        [
+            point("a", project="shop", timestamp=minutes_ago(2)),
+            point("b", project="blog", timestamp=minutes_ago(2)),
+            point("c", timestamp=minutes_ago(90)),
+        ],
+    )
+    assert dash(collector, project="shop")["summary"] == {
+        "total_datapoints": 1,
+        "distinct_metrics": 1,
+    }
     assert dash(collector, period="1h")["summary"]["total_datapoints"] == 2
     assert dash(collector)["summary"]["total_datapoints"] == 3
     aggregate(collector)
@@ -60,14 +72,22 @@ def test_bad_dashboard_parameters_are_400(collector: TestClient, params: dict) -
 
 @pytest.mark.usefixtures("steady_minute")
 def test_web_vitals_ratings_and_distribution(collector: TestClient) -> None:
-    post(collector, [
-        vital("lcp", 1000), vital("lcp", 3000), vital("lcp", 5000, page="/about"),
-        vital("lcp", 2000, minute=2),
-        vital("inp", 100), vital("inp", 600, page="/about"),
-        vital("cls", 0.05), vital("cls", 0.3), vital("cls", 0.2, page="/about"),
-        # Not from the browser: not a Web Vital sample.
-        point("web_vitals_lcp", "histogram", 99999, timestamp=minutes_ago(3)),
-    ])
+    post(
+        collector,
+        [
+            vital("lcp", 1000),
+            vital("lcp", 3000),
+            vital("lcp", 5000, page="/about"),
+            vital("lcp", 2000, minute=2),
+            vital("inp", 100),
+            vital("inp", 600, page="/about"),
+            vital("cls", 0.05),
+            vital("cls", 0.3),
+            vital("cls", 0.2, page="/about"),
+            # Not from the browser: not a Web Vital sample.
+            point("web_vitals_lcp", "histogram", 99999, timestamp=minutes_ago(3)),
+        ],
+    )
     for _ in range(2):  # from raw, then from minute rows (good/poor counts kept per row)
         vitals = dash(collector, period="1h")["web_vitals"]
         lcp, inp, cls = (vitals["summary"][k] for k in ("lcp", "inp", "cls"))
@@ -77,18 +97,34 @@ def test_web_vitals_ratings_and_distribution(collector: TestClient) -> None:
         assert inp["distribution"] == {"good": 0.5, "needs-improvement": 0.0, "poor": 0.5}
         assert cls["avg"] == pytest.approx(0.55 / 3) and cls["rating"] == "needs-improvement"
         assert cls["distribution"] == pytest.approx(
-            {"good": 1 / 3, "needs-improvement": 1 / 3, "poor": 1 / 3})
+            {"good": 1 / 3, "needs-improvement": 1 / 3, "poor": 1 / 3}
+        )
         pages = {p["page"]: p for p in vitals["by_page"]}
-        assert pages["/home"] == {"page": "/home", "lcp": 2000.0, "inp": 100.0,
-                                  "cls": pytest.approx(0.175), "page_views": 3}
-        assert pages["/about"] == {"page": "/about", "lcp": 5000.0, "inp": 600.0, "cls": 0.2,
-                                   "page_views": 1}
+        assert pages["/home"] == {
+            "page": "/home",
+            "lcp": 2000.0,
+            "inp": 100.0,
+            "cls": pytest.approx(0.175),
+            "page_views": 3,
+        }
+        assert pages["/about"] == {
+            "page": "/about",
+            "lcp": 5000.0,
+            "inp": 600.0,
+            "cls": 0.2,
+            "page_views": 1,
+        }
         assert [p["page"] for p in vitals["by_page"]] == ["/home", "/about"]
         series = vitals["timeseries"]
         assert [s["bucket"] for s in series] == [minutes_ago(3), minutes_ago(2)]
         assert series[0]["lcp"] == 3000.0 and series[0]["count"] == 3
-        assert series[1] == {"bucket": minutes_ago(2), "lcp": 2000.0, "inp": None, "cls": None,
-                             "count": 1}
+        assert series[1] == {
+            "bucket": minutes_ago(2),
+            "lcp": 2000.0,
+            "inp": None,
+            "cls": None,
+            "count": 1,
+        }
         aggregate(collector)
 
 
@@ -97,9 +133,15 @@ def test_web_vitals_good_ratings_and_hourly_buckets(collector: TestClient) -> No
     post(collector, [vital("lcp", 1200), vital("inp", 80), vital("cls", 0.01)])
     vitals = dash(collector, period="24h")["web_vitals"]
     assert {k: v["rating"] for k, v in vitals["summary"].items()} == {
-        "lcp": "good", "inp": "good", "cls": "good"}
-    assert vitals["summary"]["lcp"]["distribution"] == {"good": 1.0, "needs-improvement": 0.0,
-                                                       "poor": 0.0}
+        "lcp": "good",
+        "inp": "good",
+        "cls": "good",
+    }
+    assert vitals["summary"]["lcp"]["distribution"] == {
+        "good": 1.0,
+        "needs-improvement": 0.0,
+        "poor": 0.0,
+    }
     (bucket,) = vitals["timeseries"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", bucket["bucket"])
 
@@ -116,7 +158,10 @@ def test_web_vitals_only_when_present_and_filtered_by_project(collector: TestCli
 @pytest.mark.usefixtures("steady_minute")
 def test_health_reports_received_points_and_last_run(collector: TestClient) -> None:
     assert collector.get("/health", headers={"X-API-Key": ""}).json() == {
-        "status": "ok", "metrics_received_24h": 0, "last_aggregation": None}
+        "status": "ok",
+        "metrics_received_24h": 0,
+        "last_aggregation": None,
+    }
     post(collector, [point(timestamp=minutes_ago(3))] * 7)
     post(collector, [point()] * 5)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time())))
@@ -136,14 +181,18 @@ def test_dashboard_totals_read_each_tier_once(make_collector) -> None:
     now = time.time()
     start = int(now - 3 * 3600) // 60 * 60  # where a 3h dashboard starts
     inside = [start + 60, start + 3600, start + 2 * 3600 + 120, int(now) - 300]
-    post(collector, [point("jobs", "counter", 1, timestamp=iso(t)) for t in inside]
-         + [point("jobs", "counter", 100, timestamp=iso(start - 60))])  # before the period
+    post(
+        collector,
+        [point("jobs", "counter", 1, timestamp=iso(t)) for t in inside]
+        + [point("jobs", "counter", 100, timestamp=iso(start - 60))],
+    )  # before the period
     before = dash(collector, period="3h")["top_metrics"]
     assert before == [{"name": "jobs", "type": "counter", "count": 4, "total": 4.0}]
     aggregate(collector)
     post(collector, [point("jobs", "counter", 1)])
     assert dash(collector, period="3h")["top_metrics"] == [
-        {"name": "jobs", "type": "counter", "count": 5, "total": 5.0}]
+        {"name": "jobs", "type": "counter", "count": 5, "total": 5.0}
+    ]
     assert dash(collector, period="24h")["summary"]["total_datapoints"] == 6
 
 
@@ -158,8 +207,13 @@ def test_dashboard_counts_the_first_hour_once_its_minute_rows_expired(make_colle
     now = int(time.time())
     seconds = 3 * 3600 + (now % 3600 - 1800) % 3600  # the period starts mid-hour
     start = (now - seconds) // 60 * 60
-    post(collector, [point("jobs", "counter", 1, timestamp=iso(start + 60)),
-                     point("jobs", "counter", 1, timestamp=iso(now - 120))])
+    post(
+        collector,
+        [
+            point("jobs", "counter", 1, timestamp=iso(start + 60)),
+            point("jobs", "counter", 1, timestamp=iso(now - 120)),
+        ],
+    )
     aggregate(collector)
     assert count(collector, "metrics_raw") == 1  # the old point lives on in its hour row only
     body = dash(collector, period=f"{seconds}s")
@@ -173,8 +227,13 @@ def test_dashboard_reads_one_snapshot_while_aggregation_moves_points(
     still count those points."""
     from metrics_collector import dashboard
 
-    post(collector, [point("backlog", value=1, timestamp=minutes_ago(90)),
-                     point("backlog", value=2, timestamp=minutes_ago(2))])
+    post(
+        collector,
+        [
+            point("backlog", value=1, timestamp=minutes_ago(90)),
+            point("backlog", value=2, timestamp=minutes_ago(2)),
+        ],
+    )
     real = dashboard.read_state
 
     def state_then_a_run(conn):  # type: ignore[no-untyped-def]

@@ -43,17 +43,28 @@ def version_6(path: Path) -> sqlite3.Connection:
 def test_first_six_migrations_make_the_specified_schema(tmp_path: Path) -> None:
     conn = version_6(tmp_path / "v6.db")
     assert columns(conn, "metrics_raw") == [
-        ("id", "INTEGER", 0, None), ("timestamp", "DATETIME", 1, None),
-        ("name", "VARCHAR(200)", 1, None), ("labels", "TEXT", 0, None),
-        ("value", "REAL", 1, None), ("type", "VARCHAR(20)", 1, None),
+        ("id", "INTEGER", 0, None),
+        ("timestamp", "DATETIME", 1, None),
+        ("name", "VARCHAR(200)", 1, None),
+        ("labels", "TEXT", 0, None),
+        ("value", "REAL", 1, None),
+        ("type", "VARCHAR(20)", 1, None),
         ("project", "VARCHAR(100)", 0, None),
     ]
     assert columns(conn, "metrics_aggregated") == [
-        ("id", "INTEGER", 0, None), ("bucket", "DATETIME", 1, None),
-        ("resolution", "VARCHAR(10)", 1, None), ("name", "VARCHAR(200)", 1, None),
-        ("labels", "TEXT", 0, None), ("count", "INTEGER", 1, "0"), ("sum", "REAL", 1, "0"),
-        ("min", "REAL", 1, "0"), ("max", "REAL", 1, "0"), ("avg", "REAL", 1, "0"),
-        ("p50", "REAL", 0, None), ("p95", "REAL", 0, None), ("p99", "REAL", 0, None),
+        ("id", "INTEGER", 0, None),
+        ("bucket", "DATETIME", 1, None),
+        ("resolution", "VARCHAR(10)", 1, None),
+        ("name", "VARCHAR(200)", 1, None),
+        ("labels", "TEXT", 0, None),
+        ("count", "INTEGER", 1, "0"),
+        ("sum", "REAL", 1, "0"),
+        ("min", "REAL", 1, "0"),
+        ("max", "REAL", 1, "0"),
+        ("avg", "REAL", 1, "0"),
+        ("p50", "REAL", 0, None),
+        ("p95", "REAL", 0, None),
+        ("p99", "REAL", 0, None),
         ("project", "VARCHAR(100)", 0, None),
     ]
     assert indexes(conn) == {
@@ -76,8 +87,10 @@ def test_a_version_6_database_opens_keeps_its_rows_and_carries_on(tmp_path: Path
     conn = version_6(path)
     done, pending = minutes_ago(20), minutes_ago(10)
     d_bucket, p_bucket = done[:17] + "00Z", pending[:17] + "00Z"
-    raw = ("INSERT INTO metrics_raw (timestamp, name, labels, value, type, project)"
-           " VALUES (?, ?, ?, ?, ?, ?)")
+    raw = (
+        "INSERT INTO metrics_raw (timestamp, name, labels, value, type, project)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+    )
     conn.execute("BEGIN")
     conn.executemany(raw, [(done, "lat", '{"r":"/a"}', v, "histogram", "shop") for v in (1, 2)])
     conn.executemany(raw, [(pending, "lat", '{"r":"/a"}', v, "histogram", "shop") for v in (5, 7)])
@@ -98,20 +111,29 @@ def test_a_version_6_database_opens_keeps_its_rows_and_carries_on(tmp_path: Path
     config = from_env(collector_env(tmp_path))
     with TestClient(build(config), headers=AUTH) as client:
         assert sql(client, "SELECT value FROM _meta WHERE key = 'schema_version'") == [
-            (str(len(MIGRATIONS)),)]
+            (str(len(MIGRATIONS)),)
+        ]
         assert sql(client, "SELECT count(*) FROM metrics_raw") == [(4,)]
         assert sql(client, "SELECT name, type FROM metrics_aggregated ORDER BY id") == [
-            ("lat", "histogram"), ("old", "gauge")]
+            ("lat", "histogram"),
+            ("old", "gauge"),
+        ]
         assert client.get("/api/metrics/names").json()["metrics"] == [
-            {"name": "lat", "type": "histogram"}, {"name": "old", "type": "gauge"}]
+            {"name": "lat", "type": "histogram"},
+            {"name": "old", "type": "gauge"},
+        ]
         assert client.get("/api/projects").json() == {"projects": ["shop"]}
         # Only the minute the earlier implementation had not aggregated is pending.
         assert sql(client, "SELECT minute FROM metrics_dirty_minutes") == [(p_bucket,)]
         data = client.get("/api/metrics", params={"name": "lat", "period": "1h"}).json()["data"]
         assert [(d["bucket"], d["count"], d["sum"]) for d in data] == [
-            (d_bucket, 2, 3.0), (p_bucket, 2, 12.0)]
+            (d_bucket, 2, 3.0),
+            (p_bucket, 2, 12.0),
+        ]
         aggregate(client)
         minutes = agg_rows(client, "minute")
         assert [(r[0], r[5], r[6]) for r in minutes] == [(d_bucket, 2, 3.0), (p_bucket, 2, 12.0)]
-        assert client.get("/api/metrics", params={"name": "lat", "period": "1h"}).json()[
-            "data"] == data
+        assert (
+            client.get("/api/metrics", params={"name": "lat", "period": "1h"}).json()["data"]
+            == data
+        )

@@ -21,13 +21,18 @@ from tests.metrics_collector.conftest import (
 
 def test_batch_is_accepted_and_stored(collector: TestClient) -> None:
     ts = minutes_ago(3)
-    post(collector, [
-        point("requests", "counter", 1, labels={"method": "GET"}, project="shop", timestamp=ts),
-        point("latency", "histogram", 0.25, timestamp=ts),
-        point("queue", "gauge", -3),
-    ])
-    rows = sql(collector, "SELECT timestamp, name, labels, value, type, project FROM metrics_raw"
-                          " ORDER BY id")
+    post(
+        collector,
+        [
+            point("requests", "counter", 1, labels={"method": "GET"}, project="shop", timestamp=ts),
+            point("latency", "histogram", 0.25, timestamp=ts),
+            point("queue", "gauge", -3),
+        ],
+    )
+    rows = sql(
+        collector,
+        "SELECT timestamp, name, labels, value, type, project FROM metrics_raw ORDER BY id",
+    )
     assert rows[0] == (ts, "requests", '{"method":"GET"}', 1.0, "counter", "shop")
     assert rows[1] == (ts, "latency", None, 0.25, "histogram", None)
     assert rows[2][1:] == ("queue", None, -3.0, "gauge", None)
@@ -38,7 +43,7 @@ def test_missing_timestamp_means_server_time(collector: TestClient) -> None:
     before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     post(collector, [point()])
     after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    (stored,), = sql(collector, "SELECT timestamp FROM metrics_raw")
+    ((stored,),) = sql(collector, "SELECT timestamp FROM metrics_raw")
     assert before <= stored <= after
 
 
@@ -59,13 +64,23 @@ def test_timestamps_are_normalised_to_utc(collector: TestClient, sent: str, stor
 
 
 def test_labels_are_canonical_json(collector: TestClient) -> None:
-    post(collector, [
-        point(labels={"b": "1", "a": "2"}),
-        point(labels={"a": "2", "b": "1"}),
-        point(labels={"status": 200, "ok": True, "none": None, "ratio": 0.5,
-                      "nested": {"z": 1, "a": [1, {"y": "x"}]}}),
-        point(labels={}),
-    ])
+    post(
+        collector,
+        [
+            point(labels={"b": "1", "a": "2"}),
+            point(labels={"a": "2", "b": "1"}),
+            point(
+                labels={
+                    "status": 200,
+                    "ok": True,
+                    "none": None,
+                    "ratio": 0.5,
+                    "nested": {"z": 1, "a": [1, {"y": "x"}]},
+                }
+            ),
+            point(labels={}),
+        ],
+    )
     labels = [r[0] for r in sql(collector, "SELECT labels FROM metrics_raw ORDER BY id")]
     assert labels[0] == labels[1] == '{"a":"2","b":"1"}'
     assert orjson.loads(labels[2]) == {
@@ -81,10 +96,13 @@ def test_labels_are_canonical_json(collector: TestClient) -> None:
 
 def test_labels_in_any_key_order_are_one_series(collector: TestClient) -> None:
     ts = minutes_ago(2)
-    post(collector, [
-        point("hits", labels={"region": "eu", "host": "a"}, timestamp=ts, value=1),
-        point("hits", labels={"host": "a", "region": "eu"}, timestamp=ts, value=2),
-    ])
+    post(
+        collector,
+        [
+            point("hits", labels={"region": "eu", "host": "a"}, timestamp=ts, value=1),
+            point("hits", labels={"host": "a", "region": "eu"}, timestamp=ts, value=2),
+        ],
+    )
     aggregate(collector)
     rows = agg_rows(collector, "minute")
     assert len(rows) == 1
@@ -114,45 +132,74 @@ BAD_BODIES = [
     pytest.param(b'[{"name":"a","type":"counter","value":-1e999}]', "Invalid JSON", id="-1e999"),
     pytest.param(b"[{", "Invalid JSON", id="truncated"),
     pytest.param(b"", "empty", id="no-body"),
-    pytest.param(orjson.dumps([point(value=True)]), "points[0].value must be a finite number",
-                 id="bool"),
-    pytest.param(orjson.dumps([point(value="1")]), "points[0].value must be a finite number",
-                 id="string-value"),
-    pytest.param(orjson.dumps([{"name": "a", "type": "counter"}]),
-                 "points[0].value must be a finite number", id="no-value"),
-    pytest.param(orjson.dumps([point(kind="summary")]),
-                 "points[0].type must be one of: counter, histogram, gauge", id="unknown-type"),
+    pytest.param(
+        orjson.dumps([point(value=True)]), "points[0].value must be a finite number", id="bool"
+    ),
+    pytest.param(
+        orjson.dumps([point(value="1")]),
+        "points[0].value must be a finite number",
+        id="string-value",
+    ),
+    pytest.param(
+        orjson.dumps([{"name": "a", "type": "counter"}]),
+        "points[0].value must be a finite number",
+        id="no-value",
+    ),
+    pytest.param(
+        orjson.dumps([point(kind="summary")]),
+        "points[0].type must be one of: counter, histogram, gauge",
+        id="unknown-type",
+    ),
     pytest.param(orjson.dumps([point(kind=None)]), "points[0].type", id="no-type"),
-    pytest.param(orjson.dumps([point(name="x" * 201)]),
-                 "points[0].name must be a string of 1 to 200 characters", id="201-char-name"),
+    pytest.param(
+        orjson.dumps([point(name="x" * 201)]),
+        "points[0].name must be a string of 1 to 200 characters",
+        id="201-char-name",
+    ),
     pytest.param(orjson.dumps([point(name="")]), "points[0].name", id="empty-name"),
-    pytest.param(orjson.dumps([{"type": "counter", "value": 1}]), "points[0].name is required",
-                 id="no-name"),
+    pytest.param(
+        orjson.dumps([{"type": "counter", "value": 1}]), "points[0].name is required", id="no-name"
+    ),
     pytest.param(orjson.dumps([point(name=5)]), "points[0].name", id="numeric-name"),
-    pytest.param(orjson.dumps([point(timestamp="yesterday")]),
-                 "points[0].timestamp must be an ISO 8601 timestamp", id="bad-timestamp"),
-    pytest.param(orjson.dumps([point(timestamp="2026-02-30T12:00:00Z")]),
-                 "points[0].timestamp", id="feb-30"),
-    pytest.param(orjson.dumps([point(timestamp="2026-01-01T24:00:00Z")]),
-                 "points[0].timestamp", id="hour-24"),
-    pytest.param(orjson.dumps([point(timestamp=1767225600)]), "points[0].timestamp",
-                 id="epoch-timestamp"),
-    pytest.param(orjson.dumps([point(labels=["a"])]), "points[0].labels must be an object",
-                 id="labels-list"),
-    pytest.param(orjson.dumps([point(project="p" * 101)]),
-                 "points[0].project must be a string of at most 100 characters", id="project"),
+    pytest.param(
+        orjson.dumps([point(timestamp="yesterday")]),
+        "points[0].timestamp must be an ISO 8601 timestamp",
+        id="bad-timestamp",
+    ),
+    pytest.param(
+        orjson.dumps([point(timestamp="2026-02-30T12:00:00Z")]), "points[0].timestamp", id="feb-30"
+    ),
+    pytest.param(
+        orjson.dumps([point(timestamp="2026-01-01T24:00:00Z")]), "points[0].timestamp", id="hour-24"
+    ),
+    pytest.param(
+        orjson.dumps([point(timestamp=1767225600)]), "points[0].timestamp", id="epoch-timestamp"
+    ),
+    pytest.param(
+        orjson.dumps([point(labels=["a"])]), "points[0].labels must be an object", id="labels-list"
+    ),
+    pytest.param(
+        orjson.dumps([point(project="p" * 101)]),
+        "points[0].project must be a string of at most 100 characters",
+        id="project",
+    ),
     pytest.param(orjson.dumps([point(project=7)]), "points[0].project", id="numeric-project"),
-    pytest.param(orjson.dumps([GOOD, GOOD, GOOD, "not a point"]), "points[3] must be an object",
-                 id="string-point"),
-    pytest.param(orjson.dumps([GOOD, GOOD, GOOD, point(value=[1])]),
-                 "points[3].value must be a finite number", id="bad-among-good"),
+    pytest.param(
+        orjson.dumps([GOOD, GOOD, GOOD, "not a point"]),
+        "points[3] must be an object",
+        id="string-point",
+    ),
+    pytest.param(
+        orjson.dumps([GOOD, GOOD, GOOD, point(value=[1])]),
+        "points[3].value must be a finite number",
+        id="bad-among-good",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "detail"), BAD_BODIES)
 def test_bad_batches_are_rejected_whole(collector: TestClient, body: bytes, detail: str) -> None:
-    r = collector.post("/api/metrics", content=body,
-                       headers={"Content-Type": "application/json"})
+    r = collector.post("/api/metrics", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert detail in r.json()["detail"]
     assert count(collector) == 0
@@ -176,9 +223,14 @@ def test_api_key_is_required(collector: TestClient) -> None:
 
 def test_labels_nested_too_deep_to_store_are_400_naming_the_point(collector: TestClient) -> None:
     """Nested label values are kept, but one orjson cannot write back is a clear 400, not a 500."""
+
     def nested(depth: int) -> bytes:
-        return (b'{"name":"m","type":"gauge","value":1,"labels":{"a":'
-                + b"[" * depth + b"]" * depth + b"}}")
+        return (
+            b'{"name":"m","type":"gauge","value":1,"labels":{"a":'
+            + b"[" * depth
+            + b"]" * depth
+            + b"}}"
+        )
 
     r = collector.post("/api/metrics", content=b"[" + nested(200) + b"]")
     assert r.status_code == 202, r.text

@@ -38,8 +38,10 @@ def test_a_point_sent_a_second_ago_is_visible(collector: TestClient) -> None:
 
 @pytest.mark.usefixtures("steady_minute")
 def test_aggregated_and_fresh_minutes_together_oldest_first(collector: TestClient) -> None:
-    post(collector, [point("jobs", value=v, timestamp=minutes_ago(m))
-                     for v, m in ((1, 30), (2, 10), (4, 10))])
+    post(
+        collector,
+        [point("jobs", value=v, timestamp=minutes_ago(m)) for v, m in ((1, 30), (2, 10), (4, 10))],
+    )
     aggregate(collector)
     post(collector, [point("jobs", value=8), point("jobs", value=16, timestamp=minutes_ago(10))])
     data = series(collector, name="jobs", period="1h")["data"]
@@ -52,8 +54,16 @@ def test_aggregated_and_fresh_minutes_together_oldest_first(collector: TestClien
 
 @pytest.mark.usefixtures("steady_minute")
 def test_answers_do_not_change_when_minutes_get_aggregated(collector: TestClient) -> None:
-    points = [point("lat", "histogram", float(v), labels={"r": str(v % 3)},
-                    timestamp=minutes_ago(v % 7 + 1, v % 60)) for v in range(200)]
+    points = [
+        point(
+            "lat",
+            "histogram",
+            float(v),
+            labels={"r": str(v % 3)},
+            timestamp=minutes_ago(v % 7 + 1, v % 60),
+        )
+        for v in range(200)
+    ]
     post(collector, points)
     before = series(collector, name="lat", period="1h")
     aggregate(collector)
@@ -65,8 +75,11 @@ def test_series_are_merged_per_bucket(collector: TestClient) -> None:
     ts = minutes_ago(3)
     a = [1.0, 2.0, 3.0, 4.0]  # p50 2, p95/p99 4
     b = [10.0, 20.0]  # p50 10, p95/p99 20
-    post(collector, [point("lat", "histogram", v, labels={"host": "a"}, timestamp=ts) for v in a]
-         + [point("lat", "histogram", v, labels={"host": "b"}, timestamp=ts) for v in b])
+    post(
+        collector,
+        [point("lat", "histogram", v, labels={"host": "a"}, timestamp=ts) for v in a]
+        + [point("lat", "histogram", v, labels={"host": "b"}, timestamp=ts) for v in b],
+    )
     for _ in range(2):  # from raw, then from minute rows: the same numbers
         (d,) = series(collector, name="lat", period="10m")["data"]
         assert (d["count"], d["sum"], d["min"], d["max"]) == (6, 40.0, 1.0, 20.0)
@@ -85,13 +98,16 @@ def test_counters_have_null_percentiles(collector: TestClient) -> None:
 
 def test_label_filters_match_in_any_order(collector: TestClient) -> None:
     ts = minutes_ago(2)
-    post(collector, [
-        point("req", value=1, labels={"route": "/a", "method": "GET"}, timestamp=ts),
-        point("req", value=2, labels={"method": "GET", "route": "/b"}, timestamp=ts),
-        point("req", value=4, labels={"x": "1", "route": "/a", "method": "POST"}, timestamp=ts),
-        point("req", value=8, labels={"url": "http://h:1/p", "code": 200}, timestamp=ts),
-        point("req", value=16, timestamp=ts),
-    ])
+    post(
+        collector,
+        [
+            point("req", value=1, labels={"route": "/a", "method": "GET"}, timestamp=ts),
+            point("req", value=2, labels={"method": "GET", "route": "/b"}, timestamp=ts),
+            point("req", value=4, labels={"x": "1", "route": "/a", "method": "POST"}, timestamp=ts),
+            point("req", value=8, labels={"url": "http://h:1/p", "code": 200}, timestamp=ts),
+            point("req", value=16, timestamp=ts),
+        ],
+    )
     cases = {
         "route:/a": 5.0,
         "method:GET,route:/a": 1.0,
@@ -125,16 +141,30 @@ def test_label_filter_parsing() -> None:
 
 def test_project_filter(collector: TestClient) -> None:
     ts = minutes_ago(2)
-    post(collector, [point("req", value=1, project="shop", timestamp=ts),
-                     point("req", value=2, project="blog", timestamp=ts),
-                     point("req", value=4, timestamp=ts)])
+    post(
+        collector,
+        [
+            point("req", value=1, project="shop", timestamp=ts),
+            point("req", value=2, project="blog", timestamp=ts),
+            point("req", value=4, timestamp=ts),
+        ],
+    )
     assert [d["sum"] for d in series(collector, name="req", project="shop")["data"]] == [1.0]
     assert [d["sum"] for d in series(collector, name="req")["data"]] == [7.0]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600),
-                                               ("24h", 86400), ("7d", 604800),
-                                               ("30d", 2592000), ("3650d", 315360000)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("1h", 3600),
+        ("24h", 86400),
+        ("7d", 604800),
+        ("30d", 2592000),
+        ("3650d", 315360000),
+    ],
+)
 def test_periods(collector: TestClient, text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
     body = series(collector, name="x", period=text)
@@ -148,24 +178,35 @@ def test_default_period_is_24h(collector: TestClient) -> None:
     assert len(body["data"]) == 1
 
 
-@pytest.mark.parametrize("period", ["0h", "1w", "-5m", "abc", "5", "1.5h", "h", "24H", "1d1h",
-                                    "9999999999999d"])
+@pytest.mark.parametrize(
+    "period", ["0h", "1w", "-5m", "abc", "5", "1.5h", "h", "24H", "1d1h", "9999999999999d"]
+)
 def test_unknown_periods_are_400(collector: TestClient, period: str) -> None:
     r = collector.get("/api/metrics", params={"name": "x", "period": period})
     assert r.status_code == 400 and "period" in r.json()["detail"]
 
 
-@pytest.mark.parametrize(("period", "resolution"), [("24h", "minute"), ("1441m", "hour"),
-                                                    ("2d", "hour"), ("90s", "minute")])
+@pytest.mark.parametrize(
+    ("period", "resolution"),
+    [("24h", "minute"), ("1441m", "hour"), ("2d", "hour"), ("90s", "minute")],
+)
 def test_auto_resolution(collector: TestClient, period: str, resolution: str) -> None:
     assert series(collector, name="x", period=period)["resolution"] == resolution
     explicit = series(collector, name="x", period=period, resolution="minute")
     assert explicit["resolution"] == "minute"
 
 
-@pytest.mark.parametrize("params", [{}, {"name": ""}, {"name": "  "},
-                                    {"name": "x", "resolution": "second"},
-                                    {"name": "x" * 201}, {"name": "x", "project": "p" * 101}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"name": ""},
+        {"name": "  "},
+        {"name": "x", "resolution": "second"},
+        {"name": "x" * 201},
+        {"name": "x", "project": "p" * 101},
+    ],
+)
 def test_bad_parameters_are_400(collector: TestClient, params: dict) -> None:
     r = collector.get("/api/metrics", params=params)
     assert r.status_code == 400 and r.json()["detail"]
@@ -175,8 +216,10 @@ def test_bad_parameters_are_400(collector: TestClient, params: dict) -> None:
 def test_hour_resolution_reads_every_tier_once(make_collector: MakeClient) -> None:
     collector = make_collector(RETENTION_RAW="24")
     base = this_hour()
-    post(collector, [point("jobs", value=1, timestamp=iso(base - 3 * 3600 + 60 * i))
-                     for i in range(5)])  # a complete hour: hour rows
+    post(
+        collector,
+        [point("jobs", value=1, timestamp=iso(base - 3 * 3600 + 60 * i)) for i in range(5)],
+    )  # a complete hour: hour rows
     post(collector, [point("jobs", value=10, timestamp=iso(base - 3600 + 30))])
     aggregate(collector, now=base - 3600 + 120)  # that last hour is not complete yet
     post(collector, [point("jobs", value=100)])  # raw only
@@ -192,13 +235,25 @@ def test_hour_resolution_reads_every_tier_once(make_collector: MakeClient) -> No
 
 
 def test_names_and_projects(collector: TestClient) -> None:
-    post(collector, [point("zeta", "gauge", project="b"), point("alpha", "histogram", project="a"),
-                     point("mid", "counter"), point("alpha", "histogram", project="b")])
-    assert collector.get("/api/metrics/names").json() == {"metrics": [
-        {"name": "alpha", "type": "histogram"}, {"name": "mid", "type": "counter"},
-        {"name": "zeta", "type": "gauge"}]}
-    assert collector.get("/api/metrics/names", params={"project": "b"}).json() == {"metrics": [
-        {"name": "alpha", "type": "histogram"}, {"name": "zeta", "type": "gauge"}]}
+    post(
+        collector,
+        [
+            point("zeta", "gauge", project="b"),
+            point("alpha", "histogram", project="a"),
+            point("mid", "counter"),
+            point("alpha", "histogram", project="b"),
+        ],
+    )
+    assert collector.get("/api/metrics/names").json() == {
+        "metrics": [
+            {"name": "alpha", "type": "histogram"},
+            {"name": "mid", "type": "counter"},
+            {"name": "zeta", "type": "gauge"},
+        ]
+    }
+    assert collector.get("/api/metrics/names", params={"project": "b"}).json() == {
+        "metrics": [{"name": "alpha", "type": "histogram"}, {"name": "zeta", "type": "gauge"}]
+    }
     assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
     aggregate(collector)
     assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
@@ -226,8 +281,9 @@ def test_plan_reads_each_span_from_one_tier() -> None:
     ]
     hourly = plan("hour", "2026-01-01T09:00:00Z", now, state)
     assert [s.tier for s in hourly] == ["hour", "minute", "raw"]
-    fresh = plan("minute", "2026-01-01T09:10:00Z", now,
-                 {"aggregated_through": "", "hours_through": ""})
+    fresh = plan(
+        "minute", "2026-01-01T09:10:00Z", now, {"aggregated_through": "", "hours_through": ""}
+    )
     assert [(s.tier, s.start) for s in fresh] == [("raw", "2026-01-01T09:10:00Z")]
 
 
@@ -236,13 +292,20 @@ def test_label_keys_with_control_characters_filter_instead_of_failing(
 ) -> None:
     """A key a JSON path cannot spell (NUL, tab, newline…) is a filter like any other, not a 500."""
     ts = minutes_ago(2)
-    post(collector, [point("ctl", value=1, labels={"a\tb": "x"}, timestamp=ts),
-                     point("ctl", value=2, labels={"a\nb": "x"}, timestamp=ts)])
+    post(
+        collector,
+        [
+            point("ctl", value=1, labels={"a\tb": "x"}, timestamp=ts),
+            point("ctl", value=2, labels={"a\nb": "x"}, timestamp=ts),
+        ],
+    )
     for _ in range(2):  # from raw points, then from minute rows
-        assert [d["sum"] for d in series(collector, name="ctl", period="1h",
-                                         labels="a\tb:x")["data"]] == [1.0]
-        assert [d["sum"] for d in series(collector, name="ctl", period="1h",
-                                         labels="a\nb:x")["data"]] == [2.0]
+        assert [
+            d["sum"] for d in series(collector, name="ctl", period="1h", labels="a\tb:x")["data"]
+        ] == [1.0]
+        assert [
+            d["sum"] for d in series(collector, name="ctl", period="1h", labels="a\nb:x")["data"]
+        ] == [2.0]
         assert series(collector, name="ctl", period="1h", labels="a\x00b:x")["data"] == []
         aggregate(collector)
 
@@ -254,8 +317,13 @@ def test_a_query_reads_one_snapshot_while_aggregation_moves_points(
     that planned its tiers just before must still see those points, not a gap."""
     from metrics_collector import query
 
-    post(collector, [point("backlog", value=1, timestamp=minutes_ago(90)),
-                     point("backlog", value=2, timestamp=minutes_ago(2))])
+    post(
+        collector,
+        [
+            point("backlog", value=1, timestamp=minutes_ago(90)),
+            point("backlog", value=2, timestamp=minutes_ago(2)),
+        ],
+    )
     real = query.read_state
 
     def state_then_a_run(conn):  # type: ignore[no-untyped-def]
@@ -278,7 +346,8 @@ def test_too_many_label_pairs_are_400_not_500(collector: TestClient) -> None:
     assert r.status_code == 200 and r.json()["data"] == []
     same = ",".join(["a:1"] * 50)
     assert [d["sum"] for d in series(collector, name="req", period="1h", labels=same)["data"]] == [
-        1.0]
+        1.0
+    ]
     for n in (51, 1000):
         r = collector.get("/api/metrics", params={"name": "req", "labels": ",".join(["a:1"] * n)})
         assert r.status_code == 400 and "labels" in r.json()["detail"]

@@ -17,8 +17,11 @@ AUTH = {"X-API-Key": KEY}
 
 
 def service_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {"API_KEY": KEY, "DATABASE_PATH": str(tmp_path / "metrics.db"),
-           "AGGREGATION_INTERVAL": "3600"}
+    env = {
+        "API_KEY": KEY,
+        "DATABASE_PATH": str(tmp_path / "metrics.db"),
+        "AGGREGATION_INTERVAL": "3600",
+    }
     env.update(extra)
     return env
 
@@ -27,7 +30,9 @@ def test_published_client_flushes_into_a_running_collector(
     tmp_path: Path, published_client: Path
 ) -> None:
     with ServiceProcess("metrics_collector", service_env(tmp_path)) as svc:
-        out = run_published_client(published_client, f"""
+        out = run_published_client(
+            published_client,
+            f"""
 from monlight import MetricsClient
 client = MetricsClient({svc.url!r}, {KEY!r}, project="shop")
 client.counter("http_requests_total", labels={{"method": "GET", "status": "200"}})
@@ -37,7 +42,8 @@ for value in (0.3, 0.1, 0.2):
 client.gauge("queue_depth", 7)
 client.flush()
 print("flushed")
-""")
+""",
+        )
         assert "flushed" in out
         with httpx.Client(base_url=svc.url, headers=AUTH) as http:
             names = http.get("/api/metrics/names").json()["metrics"]
@@ -47,13 +53,23 @@ print("flushed")
                 {"name": "queue_depth", "type": "gauge"},
             ]
             assert http.get("/api/projects").json() == {"projects": ["shop"]}
-            (hits,) = http.get("/api/metrics", params={
-                "name": "http_requests_total", "period": "5m", "labels": "method:GET",
-            }).json()["data"]
+            (hits,) = http.get(
+                "/api/metrics",
+                params={
+                    "name": "http_requests_total",
+                    "period": "5m",
+                    "labels": "method:GET",
+                },
+            ).json()["data"]
             assert (hits["count"], hits["sum"]) == (2, 3.0)
-            (lat,) = http.get("/api/metrics", params={
-                "name": "http_request_duration_seconds", "period": "5m",
-                "labels": "endpoint:/items/{id}"}).json()["data"]
+            (lat,) = http.get(
+                "/api/metrics",
+                params={
+                    "name": "http_request_duration_seconds",
+                    "period": "5m",
+                    "labels": "endpoint:/items/{id}",
+                },
+            ).json()["data"]
             assert (lat["count"], lat["p50"], lat["p99"]) == (3, 0.2, 0.3)
             assert http.get("/health").json()["metrics_received_24h"] == 6
 
@@ -71,8 +87,10 @@ def test_every_acknowledged_batch_survives_kill_9(tmp_path: Path) -> None:
                 if stop.is_set():
                     return
                 batch = f"{worker}-{i}"
-                body = [{"name": "killed", "type": "counter", "value": 1,
-                         "labels": {"batch": batch}} for _ in range(50)]
+                body = [
+                    {"name": "killed", "type": "counter", "value": 1, "labels": {"batch": batch}}
+                    for _ in range(50)
+                ]
                 try:
                     r = http.post("/api/metrics", json=body)
                 except httpx.HTTPError:
@@ -93,35 +111,59 @@ def test_every_acknowledged_batch_survives_kill_9(tmp_path: Path) -> None:
             t.join(10)
     with ServiceProcess("metrics_collector", env) as again:
         with sqlite3.connect(env["DATABASE_PATH"]) as conn:
-            stored = dict(conn.execute(
-                "SELECT json_extract(labels, '$.batch'), count(*) FROM metrics_raw GROUP BY 1"))
+            stored = dict(
+                conn.execute(
+                    "SELECT json_extract(labels, '$.batch'), count(*) FROM metrics_raw GROUP BY 1"
+                )
+            )
         missing = [b for b in acked if stored.get(b) != 50]
         assert not missing, f"{len(missing)} acknowledged batches lost or partial: {missing[:5]}"
         assert all(n == 50 for n in stored.values())  # nothing half-written either
-        data = httpx.get(f"{again.url}/api/metrics", params={"name": "killed", "period": "1h"},
-                         headers=AUTH).json()["data"]
+        data = httpx.get(
+            f"{again.url}/api/metrics", params={"name": "killed", "period": "1h"}, headers=AUTH
+        ).json()["data"]
         assert sum(d["count"] for d in data) == 50 * len(stored) >= 50 * len(acked)
 
 
 def test_healthcheck_cli_and_clean_shutdown(tmp_path: Path) -> None:
     svc = ServiceProcess("metrics_collector", service_env(tmp_path)).start()
     env = {"PATH": "/usr/bin:/bin", "PORT": str(svc.port)}
-    done = subprocess.run([sys.executable, "-m", "metrics_collector", "--healthcheck"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "metrics_collector", "--healthcheck"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert svc.stop() == 0
-    done = subprocess.run([sys.executable, "-m", "metrics_collector", "--healthcheck"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "metrics_collector", "--healthcheck"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert done.returncode == 1
 
 
 def test_bad_configuration_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    for extra, name in (({"AGGREGATION_INTERVAL": "soon"}, "AGGREGATION_INTERVAL"),
-                        ({"RETENTION_RAW": "0"}, "RETENTION_RAW"),
-                        ({"API_KEY": ""}, "API_KEY")):
+    for extra, name in (
+        ({"AGGREGATION_INTERVAL": "soon"}, "AGGREGATION_INTERVAL"),
+        ({"RETENTION_RAW": "0"}, "RETENTION_RAW"),
+        ({"API_KEY": ""}, "API_KEY"),
+    ):
         env = {"PATH": "/usr/bin:/bin", **service_env(tmp_path), **extra}
-        done = subprocess.run([sys.executable, "-m", "metrics_collector"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            [sys.executable, "-m", "metrics_collector"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         assert done.returncode == 1
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and name in lines[0], done.stderr

@@ -73,29 +73,49 @@ def seed(service: ServiceProcess) -> dict[str, Any]:
         ts = iso(now - timedelta(minutes=ago) + timedelta(seconds=7))
         offset = 5 - ago  # the latest minute (1 min ago) has the largest
         for i in range(1, 21):
-            points.append({
-                "name": HISTOGRAM, "type": "histogram", "value": 5 * i + offset,
-                "labels": {"route": SCRIPT, "method": "GET"}, "timestamp": ts,
-            })
+            points.append(
+                {
+                    "name": HISTOGRAM,
+                    "type": "histogram",
+                    "value": 5 * i + offset,
+                    "labels": {"route": SCRIPT, "method": "GET"},
+                    "timestamp": ts,
+                }
+            )
         for value in (300.0, 420.5) if ago >= 3 else ():
-            points.append({
-                "name": HISTOGRAM, "type": "histogram", "value": value,
-                "labels": {"route": "/health", "method": "GET"}, "timestamp": ts,
-            })
+            points.append(
+                {
+                    "name": HISTOGRAM,
+                    "type": "histogram",
+                    "value": value,
+                    "labels": {"route": "/health", "method": "GET"},
+                    "timestamp": ts,
+                }
+            )
         points.append({"name": "orders_total", "type": "counter", "value": 2, "timestamp": ts})
     browser = {"source": "browser", "page": "/checkout"}
     vitals = [("lcp", v) for v in (1800, 2200, 3000, 5000)]
     vitals += [("inp", v) for v in (120, 150)] + [("cls", v) for v in (0.3, 0.4)]
     ts = iso(now - timedelta(minutes=2))
     points += [
-        {"name": f"web_vitals_{k}", "type": "histogram", "value": v, "labels": browser,
-         "timestamp": ts}
+        {
+            "name": f"web_vitals_{k}",
+            "type": "histogram",
+            "value": v,
+            "labels": browser,
+            "timestamp": ts,
+        }
         for k, v in vitals
     ]
-    points.append({
-        "name": "web_vitals_lcp", "type": "histogram", "value": 1000,
-        "labels": {"source": "browser", "page": IMG}, "timestamp": ts,
-    })
+    points.append(
+        {
+            "name": "web_vitals_lcp",
+            "type": "histogram",
+            "value": 1000,
+            "labels": {"source": "browser", "page": IMG},
+            "timestamp": ts,
+        }
+    )
     post(service, points)
     return {"latest_p99": 100 + 4, "script_points": 4 * 20, "all_points": 4 * 20 + 2 * 2}
 
@@ -112,9 +132,10 @@ def legend_value(page: Page, chart: str, series: str):
 
 def colored_pixels(page: Page, canvas_selector: str, rgb: tuple[int, int, int]) -> int:
     """How many pixels of a canvas are (nearly) the given colour: proof a line was drawn."""
-    return int(page.eval_on_selector(
-        canvas_selector,
-        """(canvas, [r, g, b]) => {
+    return int(
+        page.eval_on_selector(
+            canvas_selector,
+            """(canvas, [r, g, b]) => {
             const { width, height } = canvas;
             const data = canvas.getContext("2d").getImageData(0, 0, width, height).data;
             let n = 0;
@@ -124,8 +145,9 @@ def colored_pixels(page: Page, canvas_selector: str, rgb: tuple[int, int, int]) 
             }
             return n;
         }""",
-        list(rgb),
-    ))
+            list(rgb),
+        )
+    )
 
 
 def test_histogram_charts_labels_and_web_vitals(
@@ -140,9 +162,13 @@ def test_histogram_charts_labels_and_web_vitals(
     assert page.evaluate("name => localStorage.getItem(name)", KEY_STORE) == KEY
     # The picker lists every metric with its type.
     options = page.locator("#f-metric option")
-    expect(options).to_contain_text([
-        f"{HISTOGRAM} · histogram", "orders_total · counter", "web_vitals_cls · histogram",
-    ])
+    expect(options).to_contain_text(
+        [
+            f"{HISTOGRAM} · histogram",
+            "orders_total · counter",
+            "web_vitals_cls · histogram",
+        ]
+    )
     expect(page.locator("#s-distinct")).to_have_text("5")
     page.select_option("#f-metric", HISTOGRAM)
     expect(page).to_have_url(re.compile(rf"\?metric={HISTOGRAM}$"))
@@ -163,8 +189,11 @@ def test_histogram_charts_labels_and_web_vitals(
     expect(legend_value(page, "series-chart", "count")).to_have_text("20")
     expect(page.locator("#pct-chart .legend-time")).to_contain_text("Latest")
     # The p99 line is on the canvas (uPlot may draw a frame after the legend is set).
-    wait_until(lambda: colored_pixels(page, "#pct-chart canvas", P99_RGB) > 50, timeout=5,
-               what="the p99 line drawn")
+    wait_until(
+        lambda: colored_pixels(page, "#pct-chart canvas", P99_RGB) > 50,
+        timeout=5,
+        what="the p99 line drawn",
+    )
     # ...and hovering a bucket with data shows that bucket's values.
     over = page.locator("#pct-chart .u-over")
     over_box = over.bounding_box()
@@ -196,8 +225,7 @@ def test_histogram_charts_labels_and_web_vitals(
     lcp = vitals.locator("[data-vital='lcp']")
     expect(lcp.locator(".vital-value")).to_have_text("2.60 s")  # (1800+2200+3000+5000+1000)/5
     expect(lcp.locator(".rating")).to_have_text("Needs improvement")
-    expect(lcp.locator(".dist-legend")).to_have_text(
-        "60% Good20% Needs improvement20% Poor")
+    expect(lcp.locator(".dist-legend")).to_have_text("60% Good20% Needs improvement20% Poor")
     expect(vitals.locator("[data-vital='inp'] .rating")).to_have_text("Good")
     expect(vitals.locator("[data-vital='inp'] .vital-value")).to_have_text("135 ms")
     expect(vitals.locator("[data-vital='cls'] .rating")).to_have_text("Poor")
@@ -243,10 +271,31 @@ def test_empty_then_data_top_metrics_and_no_vitals_panel(
     expect(page.locator("#web-vitals")).to_be_hidden()
 
     ts = iso(datetime.now(UTC) - timedelta(seconds=30))
-    post(service, [{"name": "queue_depth", "type": "gauge", "value": v, "timestamp": ts,
-                    "project": "worker"} for v in (3, 5)])
-    post(service, [{"name": "signups_total", "type": "counter", "value": 1, "timestamp": ts,
-                    "project": "shop"}])
+    post(
+        service,
+        [
+            {
+                "name": "queue_depth",
+                "type": "gauge",
+                "value": v,
+                "timestamp": ts,
+                "project": "worker",
+            }
+            for v in (3, 5)
+        ],
+    )
+    post(
+        service,
+        [
+            {
+                "name": "signups_total",
+                "type": "counter",
+                "value": 1,
+                "timestamp": ts,
+                "project": "shop",
+            }
+        ],
+    )
     page.click("#refresh")
     # The busiest metric is picked; a gauge gets no percentile chart.
     expect(page.locator("#f-metric")).to_have_value("queue_depth")
@@ -271,7 +320,8 @@ def test_empty_then_data_top_metrics_and_no_vitals_panel(
     expect(rows).to_have_count(1)
     expect(page.locator("#s-datapoints")).to_have_text("2")
     expect(page.locator("#f-metric option")).to_have_text(
-        ["queue_depth · gauge", "signups_total"])  # the chosen one stays listed
+        ["queue_depth · gauge", "signups_total"]
+    )  # the chosen one stays listed
     # State lives in the URL: a reload restores it.
     page.reload()
     expect(page.locator("#f-project")).to_have_value("worker")
@@ -364,14 +414,24 @@ def test_page_and_assets_need_no_key_and_are_local(client: TestClient) -> None:
     assert served.content == (vendored / "uPlot.iife.min.js").read_bytes()
     assert served.headers["cache-control"] == "no-cache"  # unversioned URL: revalidate
     etag = served.headers["etag"]
-    assert client.get(f"/static/{UPLOT}/uPlot.iife.min.js",
-                      headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        client.get(
+            f"/static/{UPLOT}/uPlot.iife.min.js", headers={"If-None-Match": etag}
+        ).status_code
+        == 304
+    )
     assert (vendored / "LICENSE").read_text().startswith("The MIT License")
 
 
 def test_static_serves_only_known_assets(client: TestClient) -> None:
-    for path in ("/static/nope.js", "/static/../app.py", "/static/%2e%2e/app.py",
-                 "/static/page.html", f"/static/{UPLOT}/LICENSE", "/static/shared/../web_ui.py"):
+    for path in (
+        "/static/nope.js",
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/page.html",
+        f"/static/{UPLOT}/LICENSE",
+        "/static/shared/../web_ui.py",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "<" not in response.text

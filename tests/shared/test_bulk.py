@@ -17,7 +17,8 @@ def test_every_row_goes_in_in_order(n: int) -> None:
     values = [v for i in range(n) for v in (i, f"row {i}")]
     assert insert(conn, values) == n
     assert conn.execute("SELECT a, b FROM t ORDER BY id").fetchall() == [
-        (i, f"row {i}") for i in range(n)]
+        (i, f"row {i}") for i in range(n)
+    ]
 
 
 def test_statements_stay_within_sqlite_limits_for_wide_rows() -> None:

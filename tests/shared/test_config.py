@@ -31,8 +31,16 @@ def test_defaults_follow_the_spec() -> None:
 
 
 def test_values_are_parsed() -> None:
-    cfg = from_env({"API_KEY": "k", "PORT": " 9000 ", "LOG_LEVEL": "DEBUG", "RATE_LIMIT": "0",
-                    "ALERT_EMAILS": "a@x.test, b@x.test,,", "RETENTION_DAYS": "7"})
+    cfg = from_env(
+        {
+            "API_KEY": "k",
+            "PORT": " 9000 ",
+            "LOG_LEVEL": "DEBUG",
+            "RATE_LIMIT": "0",
+            "ALERT_EMAILS": "a@x.test, b@x.test,,",
+            "RETENTION_DAYS": "7",
+        }
+    )
     assert (cfg.port, cfg.log_level, cfg.rate_limit) == (9000, "debug", 0)
     assert cfg.alert_emails == ("a@x.test", "b@x.test")
     assert cfg.retention_days == 7

@@ -205,9 +205,7 @@ def test_migrate_runs_each_once_and_resumes(path: str) -> None:
     more = [*first, counting(ran, 3, "CREATE TABLE c (x)")]
     assert migrate(conn, more) == 3
     assert ran == [1, 3] and schema_version(conn) == 3
-    assert conn.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone() == (
-        "3",
-    )
+    assert conn.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone() == ("3",)
     conn.close()
 
 

@@ -157,8 +157,9 @@ def test_idle_clients_are_forgotten() -> None:
 def test_rate_limited_requests_get_429_with_retry_after(tmp_path: Path) -> None:
     with make_client(tmp_path, rate_limit=3) as client:
         headers = {"X-API-Key": KEY}
-        codes = [client.post("/api/echo", content=b"{}", headers=headers).status_code
-                 for _ in range(3)]
+        codes = [
+            client.post("/api/echo", content=b"{}", headers=headers).status_code for _ in range(3)
+        ]
         assert codes == [200, 200, 200]
         r = client.post("/api/echo", content=b"{}", headers=headers)
         assert r.status_code == 429
@@ -173,8 +174,14 @@ def test_rate_limited_requests_get_429_with_retry_after(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"X-API-Key": ""}, {"X-API-Key": "s3cr3t"}, {"X-API-Key": KEY + "x"},
-                {"X-API-Key": KEY.upper()}],
+    "headers",
+    [
+        {},
+        {"X-API-Key": ""},
+        {"X-API-Key": "s3cr3t"},
+        {"X-API-Key": KEY + "x"},
+        {"X-API-Key": KEY.upper()},
+    ],
 )
 def test_missing_or_wrong_key_is_401(client: TestClient, headers: dict[str, str]) -> None:
     r = client.post("/api/echo", content=b"", headers=headers)

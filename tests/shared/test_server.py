@@ -23,8 +23,14 @@ def run_module(
     *args: str, env: dict[str, str], timeout: float = 20
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "PORT", "LOG_LEVEL")}
-    return subprocess.run([sys.executable, "-m", "error_tracker", *args], env={**base, **env},
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "error_tracker", *args],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,9 +79,16 @@ def test_running_service_healthcheck_sigterm_and_no_key_in_logs(tmp_path: Path) 
         assert len(done.stdout.strip().splitlines()) == 1
 
         with httpx.Client(base_url=service.url, timeout=10) as client:
-            r = client.post("/api/errors", params={"api_key": secret}, json={
-                "project": "p", "exception_type": "E", "message": "before stop",
-                "traceback": ""})
+            r = client.post(
+                "/api/errors",
+                params={"api_key": secret},
+                json={
+                    "project": "p",
+                    "exception_type": "E",
+                    "message": "before stop",
+                    "traceback": "",
+                },
+            )
             assert r.status_code == 201
             assert client.get("/api/errors", params={"api_key": secret}).status_code == 200
             assert client.get("/api/errors", headers={**AUTH}).status_code == 401

@@ -26,9 +26,7 @@ def test_keys_file_is_private_even_when_it_already_existed_world_readable(
     assert mode(path) == 0o600
 
 
-def test_new_keys_file_is_created_private(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_new_keys_file_is_created_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for member in stack.MEMBERS:
         monkeypatch.delenv(member.key_env, raising=False)
     keys = stack.dev_keys(tmp_path / "data", list(stack.MEMBERS))

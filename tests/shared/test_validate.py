@@ -9,15 +9,25 @@ from shared.responses import BadRequest
 from shared.validate import parse_duration, query_duration, query_optional, query_required
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("1s", 1), ("90s", 90), ("5m", 300),
-                                               ("24h", 86_400), ("7d", 604_800),
-                                               ("3650d", 315_360_000), ("05m", 300)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1),
+        ("90s", 90),
+        ("5m", 300),
+        ("24h", 86_400),
+        ("7d", 604_800),
+        ("3650d", 315_360_000),
+        ("05m", 300),
+    ],
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["0s", "0d", "1w", "-5m", "5", "m", "1.5h", "24H", "1h30m",
-                                  " 5m", "", "9999999999999d"])
+@pytest.mark.parametrize(
+    "text", ["0s", "0d", "1w", "-5m", "5", "m", "1.5h", "24H", "1h30m", " 5m", "", "9999999999999d"]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
