@@ -88,11 +88,14 @@ def client_ip(scope: Scope) -> str:
 
 
 class RateLimiter:
-    """Sliding-window log per key: exact, and bounded by `limit` entries per key."""
+    """Sliding-window log per key: exact, bounded by `limit` entries per key and
+    by `max_keys` keys, so a flood from ever-new addresses cannot grow memory
+    without bound (past it, idle keys go first, then the longest-known ones)."""
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 100_000) -> None:
         self.limit = limit
         self.window = window
+        self.max_keys = max_keys
         self._hits: dict[str, deque[float]] = {}
         self._last_sweep = time.monotonic()
 
@@ -103,6 +106,10 @@ class RateLimiter:
             self._sweep(now)
         hits = self._hits.get(key)
         if hits is None:
+            if len(self._hits) >= self.max_keys:
+                self._sweep(now)
+                while len(self._hits) >= self.max_keys:
+                    del self._hits[next(iter(self._hits))]
             hits = self._hits[key] = deque()
         cutoff = now - self.window
         while hits and hits[0] <= cutoff:

@@ -229,3 +229,14 @@ def test_chunked_body_with_a_small_content_length_is_still_counted() -> None:
     sent, delivered = asyncio.run(run_asgi(mw, headers, [b"abcd"] * 100))
     assert sent[0]["status"] == 413
     assert delivered == 3
+
+
+def test_rate_limiter_memory_is_bounded_by_max_keys() -> None:
+    limiter = RateLimiter(2, window=60.0, max_keys=100)
+    for i in range(10_000):  # a flood from ever-new addresses
+        assert limiter.check(f"10.0.{i // 256}.{i % 256}", 1_000.0) == 0.0
+    assert len(limiter._hits) <= 100
+    # A client seen within the bound is still limited exactly.
+    limiter.check("me", 1_001.0)
+    limiter.check("me", 1_002.0)
+    assert limiter.check("me", 1_003.0) > 0
