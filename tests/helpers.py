@@ -92,6 +92,18 @@ class ServiceProcess:
         self.stop()
 
 
+def collector_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A collector whose aggregation worker stays out of the way unless a test runs it."""
+    env = {
+        "API_KEY": "test-key",
+        "DATABASE_PATH": str(tmp_path / "metrics.db"),
+        "RATE_LIMIT": "0",
+        "AGGREGATION_INTERVAL": "3600",
+    }
+    env.update(extra)
+    return env
+
+
 def tracker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {"API_KEY": "test-key", "DATABASE_PATH": str(tmp_path / "errors.db")}
     env.update(extra)

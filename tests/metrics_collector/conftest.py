@@ -18,20 +18,10 @@ from starlette.testclient import TestClient
 from metrics_collector.aggregation import RunReport
 from metrics_collector.app import build
 from metrics_collector.config import from_env
+from tests.helpers import collector_env
 
 API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}
-
-
-def collector_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "API_KEY": API_KEY,
-        "DATABASE_PATH": str(tmp_path / "metrics.db"),
-        "RATE_LIMIT": "0",
-        "AGGREGATION_INTERVAL": "3600",
-    }
-    env.update(extra)
-    return env
 
 
 MakeClient = Callable[..., TestClient]

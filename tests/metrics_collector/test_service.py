@@ -10,26 +10,22 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import ROOT, ServiceProcess, run_published_client, wait_until
+from tests.helpers import (
+    ROOT,
+    ServiceProcess,
+    collector_env,
+    run_published_client,
+    wait_until,
+)
 
 KEY = "test-key"
 AUTH = {"X-API-Key": KEY}
 
 
-def service_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "API_KEY": KEY,
-        "DATABASE_PATH": str(tmp_path / "metrics.db"),
-        "AGGREGATION_INTERVAL": "3600",
-    }
-    env.update(extra)
-    return env
-
-
 def test_published_client_flushes_into_a_running_collector(
     tmp_path: Path, published_client: Path
 ) -> None:
-    with ServiceProcess("metrics_collector", service_env(tmp_path)) as svc:
+    with ServiceProcess("metrics_collector", collector_env(tmp_path)) as svc:
         out = run_published_client(
             published_client,
             f"""
@@ -75,7 +71,7 @@ print("flushed")
 
 
 def test_every_acknowledged_batch_survives_kill_9(tmp_path: Path) -> None:
-    env = service_env(tmp_path)
+    env = collector_env(tmp_path)
     svc = ServiceProcess("metrics_collector", env).start()
     acked: list[str] = []
     lock = threading.Lock()
@@ -126,7 +122,7 @@ def test_every_acknowledged_batch_survives_kill_9(tmp_path: Path) -> None:
 
 
 def test_healthcheck_cli_and_clean_shutdown(tmp_path: Path) -> None:
-    svc = ServiceProcess("metrics_collector", service_env(tmp_path)).start()
+    svc = ServiceProcess("metrics_collector", collector_env(tmp_path)).start()
     env = {"PATH": "/usr/bin:/bin", "PORT": str(svc.port)}
     done = subprocess.run(
         [sys.executable, "-m", "metrics_collector", "--healthcheck"],
@@ -155,7 +151,7 @@ def test_bad_configuration_is_one_line_and_exit_1(tmp_path: Path) -> None:
         ({"RETENTION_RAW": "0"}, "RETENTION_RAW"),
         ({"API_KEY": ""}, "API_KEY"),
     ):
-        env = {"PATH": "/usr/bin:/bin", **service_env(tmp_path), **extra}
+        env = {"PATH": "/usr/bin:/bin", **collector_env(tmp_path), **extra}
         done = subprocess.run(
             [sys.executable, "-m", "metrics_collector"],
             cwd=ROOT,

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from starlette.testclient import TestClient
 
+from tests import helpers
 from tests.helpers import ServiceProcess, wait_until
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ NUMBER = re.compile(r"^-?\d[\d,]*(\.\d+)?$")
 
 
 def collector_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"API_KEY": KEY, "DATABASE_PATH": str(tmp_path / "metrics.db"), **extra}
+    return helpers.collector_env(tmp_path, AGGREGATION_INTERVAL="60", **extra)
 
 
 @pytest.fixture
