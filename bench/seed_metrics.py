@@ -31,11 +31,11 @@ from typing import Any
 import orjson
 
 from metrics_collector.aggregation import Aggregator, RunReport
-from metrics_collector.buckets import MINUTE, from_epoch
 from metrics_collector.config import from_env
 from metrics_collector.database import MIGRATIONS
 from metrics_collector.ingestion import MAX_POINTS, Catalog, SeriesKey, parse_batch, store
 from shared.db import Database
+from shared.timeutil import MINUTE, from_epoch
 
 #: The series M2 queries: one point per request, 5 routes × a few statuses.
 QUERY_NAME = "http_request_duration_seconds"

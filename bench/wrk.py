@@ -98,10 +98,17 @@ def parse(output: str) -> WrkResult:
     )
 
 
-def command(url: str, load: Load, mode: str, *, duration: float, threads: int) -> list[str]:
+def wrk_executable() -> str:
     exe = shutil.which("wrk")
     if exe is None:
         raise WrkError("wrk is not installed: run `bash scripts/ensure-system-deps.sh wrk`")
+    return exe
+
+
+def command(
+    url: str, load: Load, mode: str, *, duration: float, threads: int, exe: str = "wrk"
+) -> list[str]:
+    """wrk's argv (`exe` is the program to name first)."""
     threads = max(1, min(threads, load.connections))
     argv = [
         exe,
@@ -126,7 +133,7 @@ def command(url: str, load: Load, mode: str, *, duration: float, threads: int) -
 
 
 def run(url: str, load: Load, mode: str, *, duration: float, threads: int) -> WrkResult:
-    argv = command(url, load, mode, duration=duration, threads=threads)
+    argv = command(url, load, mode, duration=duration, threads=threads, exe=wrk_executable())
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=False)
     if done.returncode != 0:
         raise WrkError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")

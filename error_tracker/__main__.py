@@ -1,12 +1,8 @@
 """`python -m error_tracker [--healthcheck]`."""
 
-from __future__ import annotations
-
 import sys
 
-from error_tracker.app import build
-from error_tracker.config import VARIABLES
-from shared.server import main
+from error_tracker import SERVICE
 
 if __name__ == "__main__":
-    sys.exit(main("error_tracker", VARIABLES, build))
+    sys.exit(SERVICE.main())

@@ -42,8 +42,13 @@ from collections import deque
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from types import SimpleNamespace
-from typing import Literal
+from functools import partial
+from typing import TYPE_CHECKING, Literal
+
+from shared.logs import spawn
+
+if TYPE_CHECKING:
+    from error_tracker.config import TrackerSettings
 
 log = logging.getLogger("monlight.error_tracker.alerts")
 
@@ -253,7 +258,7 @@ class _Failed(Exception):
 class Alerter:
     """Queues alerts from the event loop; one thread mails them in batches."""
 
-    def __init__(self, config: SimpleNamespace, *, queue_size: int | None = None) -> None:
+    def __init__(self, config: TrackerSettings, *, queue_size: int | None = None) -> None:
         self.config = config
         self._queue_size = queue_size or QUEUE_SIZE
         self._items: deque[Alert] = deque()
@@ -324,10 +329,9 @@ class Alerter:
     def start(self) -> None:
         if not self.enabled or self._thread is not None:
             return
-        self._tls = tls_context(getattr(self.config, "smtp_ca_file", "") or "")
+        self._tls = tls_context(self.config.smtp_ca_file)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="alert-sender", daemon=True)
-        self._thread.start()
+        self._thread = spawn(self._run, "alert-sender")
 
     def stop(self) -> None:
         thread = self._thread
@@ -358,17 +362,14 @@ class Alerter:
         while True:
             carried = len(retry)
             with self._cond:
-                self._cond.wait_for(lambda c=carried: self._stopping or self._items or c)
+                self._cond.wait_for(partial(self._has_work, carried))
                 if self._stopping:
                     break
                 if backoff:
                     if self._cond.wait_for(lambda: self._stopping, timeout=backoff):
                         break
                 else:
-                    self._cond.wait_for(
-                        lambda c=carried: self._stopping or len(self._items) + c >= BATCH_MAX,
-                        timeout=BATCH_WINDOW,
-                    )
+                    self._cond.wait_for(partial(self._batch_full, carried), timeout=BATCH_WINDOW)
                 batch = retry + self._take(BATCH_MAX - carried)
             retry, ok = self._attempt(batch)
             backoff = 0.0 if ok else min(BACKOFF_MAX, max(BACKOFF_MIN, backoff * 2))
@@ -384,9 +385,15 @@ class Alerter:
         if left:
             log.warning("%d alert email(s) to %s not sent before shutdown", left, self.address)
 
+    def _has_work(self, carried: int) -> bool:
+        return self._stopping or bool(self._items) or carried > 0
+
+    def _batch_full(self, carried: int) -> bool:
+        return self._stopping or len(self._items) + carried >= BATCH_MAX
+
     def _take(self, n: int) -> list[_Pending]:
         """Pop up to n queued alerts (caller holds the lock)."""
-        out = []
+        out: list[_Pending] = []
         while self._items and len(out) < n:
             out.append(_Pending(self._items.popleft()))
         if not self._items and self._overflowing:
@@ -472,8 +479,8 @@ class Alerter:
     def _open(self) -> smtplib.SMTP:
         """Connect, secure and log in, or raise _Failed naming the stage."""
         cfg = self.config
-        host, port, timeout = cfg.smtp_host, cfg.smtp_port, getattr(cfg, "smtp_timeout", 10)
-        mode = transport_for(port, getattr(cfg, "smtp_tls", "auto"))
+        host, port, timeout = cfg.smtp_host, cfg.smtp_port, cfg.smtp_timeout
+        mode = transport_for(port, cfg.smtp_tls)
         smtp: smtplib.SMTP
         if mode == "implicit":
             smtp = smtplib.SMTP_SSL(timeout=timeout, context=self._tls)
@@ -481,7 +488,7 @@ class Alerter:
             smtp = smtplib.SMTP(timeout=timeout)
         # smtplib takes the TLS server name from _host, which only __init__ sets; connecting
         # after construction lets stop() reach the socket while waiting for the greeting.
-        smtp._host = host
+        smtp._host = host  # type: ignore[attr-defined]
         self._active = smtp
         stage = "connect"
         try:

@@ -1,8 +1,9 @@
-"""Error Tracker routes: thin handlers over ingestion, listing, detail, resolve."""
+"""Error Tracker: its context, thin handlers over ingestion, listing, detail,
+resolve, and the one declaration of the service (`SERVICE`)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.routing import Route
 
 from error_tracker import search, web_ui
 from error_tracker.alerts import Alert, Alerter
+from error_tracker.config import TrackerSettings
 from error_tracker.database import MIGRATIONS
 from error_tracker.detail import get_error
 from error_tracker.ingestion import parse_report, store
@@ -24,18 +26,37 @@ from error_tracker.listing import (
 from error_tracker.projects import list_projects
 from error_tracker.resolve import resolve
 from error_tracker.retention import retention_worker
-from shared.app import Worker, create_app, db_of
-from shared.responses import JSONResponse, NotFound, error
+from shared.app import Context, Worker
+from shared.responses import ApiError, JSONResponse, NotFound
+from shared.service import Service
 from shared.validate import path_int
 
 NOT_FOUND = "Error not found"
 
 
+@dataclass(eq=False)
+class Tracker(Context[TrackerSettings]):
+    """The running tracker: settings, database and the alert sender."""
+
+    alerter: Alerter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alerter = Alerter(self.settings)
+
+    def workers(self) -> list[Worker]:
+        return [
+            self.alerter,
+            retention_worker(self.db, self.settings.retention_days),
+            search.indexer(self.db),
+        ]
+
+
 async def post_error(request: Request) -> Response:
+    tracker = Tracker.of(request)
     report = parse_report(await request.body())
-    outcome = await db_of(request).write(lambda conn: store(conn, report))
+    outcome = await tracker.db.write(lambda conn: store(conn, report))
     if outcome.status == "created":
-        request.app.state.alerter.notify(
+        tracker.alerter.notify(
             Alert(
                 outcome.id, report.project, report.exception_type, report.message, report.traceback
             )
@@ -45,7 +66,7 @@ async def post_error(request: Request) -> Response:
 
 async def get_errors(request: Request) -> Response:
     filters = parse_filters(request.query_params)
-    db = db_of(request)
+    db = Tracker.of(request).db
     # How to search, and the total (a scan at 100k groups), hold until the next write.
     plan = (
         await db.read_cached(("errors.plan", filters.search), lambda c: search_plan(c, filters))
@@ -61,7 +82,7 @@ async def get_errors(request: Request) -> Response:
 
 async def get_error_detail(request: Request) -> Response:
     error_id = path_int(request.path_params["id"], NOT_FOUND)
-    found = await db_of(request).read(lambda conn: get_error(conn, error_id))
+    found = await Tracker.of(request).db.read(lambda conn: get_error(conn, error_id))
     if found is None:
         raise NotFound(NOT_FOUND)
     return JSONResponse(found)
@@ -69,19 +90,19 @@ async def get_error_detail(request: Request) -> Response:
 
 async def post_resolve(request: Request) -> Response:
     error_id = path_int(request.path_params["id"], NOT_FOUND)
-    if not await db_of(request).write(lambda conn: resolve(conn, error_id)):
+    if not await Tracker.of(request).db.write(lambda conn: resolve(conn, error_id)):
         raise NotFound(NOT_FOUND)
     return JSONResponse({"status": "resolved", "id": error_id})
 
 
 async def get_projects(request: Request) -> Response:
-    return JSONResponse({"projects": await db_of(request).read(list_projects)})
+    return JSONResponse({"projects": await Tracker.of(request).db.read(list_projects)})
 
 
 async def post_test_alert(request: Request) -> Response:
-    alerter: Alerter = request.app.state.alerter
+    alerter = Tracker.of(request).alerter
     if not alerter.enabled:
-        return error(503, f"SMTP not configured: set {alerter.missing()}")
+        raise ApiError(503, f"SMTP not configured: set {alerter.missing()}")
     alerter.send_test()
     return JSONResponse(
         {
@@ -103,15 +124,18 @@ ROUTES = [
 ]
 
 
-def build(config: SimpleNamespace) -> Starlette:
-    alerter = Alerter(config)
+SERVICE: Service[TrackerSettings, Tracker] = Service(
+    name="error_tracker",
+    title="Error Tracker",
+    port_offset=0,
+    settings=TrackerSettings,
+    migrations=MIGRATIONS,
+    routes=ROUTES,
+    context=Tracker,
+    workers=Tracker.workers,
+    ui=web_ui.UI,
+)
 
-    def workers(app: Starlette) -> list[Worker]:
-        db = app.state.db
-        return [alerter, retention_worker(db, config.retention_days), search.indexer(db)]
 
-    app = create_app(
-        config, routes=[*ROUTES, *web_ui.routes()], migrations=MIGRATIONS, workers=workers
-    )
-    app.state.alerter = alerter
-    return app
+def build(settings: TrackerSettings) -> Starlette:
+    return SERVICE.app(settings)

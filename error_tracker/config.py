@@ -2,56 +2,75 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from error_tracker.alerts import parse_ca_file, parse_tls_setting
 from shared.config import (
-    Var,
-    common_vars,
+    Settings,
+    database_path_setting,
     load,
+    max_body_setting,
     parse_csv,
     parse_port,
     parse_positive_int,
     parse_str,
+    rate_limit_setting,
+    setting,
 )
 
-VARIABLES: list[Var] = [
-    *common_vars(db_file="errors.db", rate_limit=100, max_body=262_144),
-    Var("RETENTION_DAYS", parse_positive_int, 90, "Resolved errors older than this are deleted."),
-    Var("SMTP_HOST", parse_str, "", "SMTP server for alerts; unset turns alerts off."),
-    Var("SMTP_PORT", parse_port, 25, "465 = implicit TLS; 25/587 = STARTTLS when offered."),
-    Var(
+
+@dataclass(frozen=True, kw_only=True)
+class TrackerSettings(Settings):
+    database_path: str = database_path_setting("errors.db")
+    rate_limit: int = rate_limit_setting(100)
+    max_body_size: int = max_body_setting(262_144)
+    retention_days: int = setting(
+        "RETENTION_DAYS", parse_positive_int, 90, "Resolved errors older than this are deleted."
+    )
+    smtp_host: str = setting(
+        "SMTP_HOST", parse_str, "", "SMTP server for alerts; unset turns alerts off."
+    )
+    smtp_port: int = setting(
+        "SMTP_PORT", parse_port, 25, "465 = implicit TLS; 25/587 = STARTTLS when offered."
+    )
+    smtp_tls: str = setting(
         "SMTP_TLS",
         parse_tls_setting,
         "auto",
         "`auto`: implicit TLS on port 465, else STARTTLS when offered; `starttls`: require "
         "STARTTLS; `implicit`: TLS from the first byte on any port.",
-    ),
-    Var(
+    )
+    smtp_ca_file: str = setting(
         "SMTP_CA_FILE",
         parse_ca_file,
         "",
         "Extra CA bundle (PEM) trusted besides the system CAs, for a private SMTP server.",
-    ),
-    Var(
+    )
+    smtp_timeout: int = setting(
         "SMTP_TIMEOUT",
         parse_positive_int,
         10,
         "Seconds to wait for the SMTP server on connect and on each reply.",
-    ),
-    Var("SMTP_USERNAME", parse_str, "", "Login user; unset means no login."),
-    Var("SMTP_PASSWORD", parse_str, "", "Login password.", secret=True),
-    Var("SMTP_FROM", parse_str, "errors@example.com", "Sender address of alerts."),
-    Var(
+    )
+    smtp_username: str = setting(
+        "SMTP_USERNAME", parse_str, "", "Login user; unset means no login."
+    )
+    smtp_password: str = setting("SMTP_PASSWORD", parse_str, "", "Login password.", secret=True)
+    smtp_from: str = setting(
+        "SMTP_FROM", parse_str, "errors@example.com", "Sender address of alerts."
+    )
+    alert_emails: tuple[str, ...] = setting(
         "ALERT_EMAILS",
         parse_csv,
         (),
         "Comma-separated recipients of new-error alerts.",
         default_doc="unset",
-    ),
-    Var("BASE_URL", parse_str, "", "Public URL of the tracker, to make alert links absolute."),
-]
+    )
+    base_url: str = setting(
+        "BASE_URL", parse_str, "", "Public URL of the tracker, to make alert links absolute."
+    )
 
 
-def from_env(environ: dict[str, str] | None = None) -> SimpleNamespace:
-    return load(VARIABLES, environ)
+def from_env(environ: Mapping[str, str] | None = None) -> TrackerSettings:
+    return load(TrackerSettings, environ)

@@ -65,12 +65,6 @@ def parse_filters(params: QueryParams) -> Filters:
     )
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` literally as a substring."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 _BROWSER = (
     "EXISTS (SELECT 1 FROM error_occurrences o"
     " WHERE o.error_id = e.id AND o.request_method = 'BROWSER')"
@@ -100,9 +94,9 @@ def where_clause(
         if plan is not None and plan.clause is not None:
             clauses.append(plan.clause)
             args += plan.args
-        clauses.append("(e.exception_type LIKE ? ESCAPE '\\' OR e.message LIKE ? ESCAPE '\\')")
-        pattern = like_pattern(f.search)
-        args += [pattern, pattern]
+        like, like_args = search.like(f.search)
+        clauses.append(like)
+        args += like_args
     if f.source == "browser":
         clauses.append(_BROWSER)
     elif f.source == "server":

@@ -11,35 +11,36 @@ prefix. Shell, serving, caching and security headers are the house ones
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.routing import BaseRoute
 
-from shared.web_ui import Asset, load_ui_assets, page_route, render_shell, static_route
+from shared.web_ui import UI as WebUI
+from shared.web_ui import Page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Where the browser keeps the key: unchanged since the first release, so saved keys keep working.
 KEY_STORE = "monlight.error_tracker.api_key"
 
-
-def render_page(assets: Mapping[str, Asset], page: str, root: str) -> str:
-    """The HTML shell of `page` ("list" or "detail"), its URLs relative to `root`."""
-    return render_shell(
-        assets,
-        service="Error Tracker",
-        title="Errors",
-        key_store=KEY_STORE,
-        styles=["shared/base.css", "app.css"],
-        scripts=["shared/ui.js", "common.js", f"{page}.js"],
-        root=root,
-    )
+UI = WebUI(
+    title="Error Tracker",
+    page_title="Errors",
+    key_store=KEY_STORE,
+    static_dir=STATIC_DIR,
+    pages=(
+        Page("/", "ui_list", "./", scripts=("common.js", "list.js"), styles=("app.css",)),
+        Page(
+            "/errors/{id}",
+            "ui_detail",
+            "../",
+            scripts=("common.js", "detail.js"),
+            styles=("app.css",),
+        ),
+    ),
+)
 
 
 def routes(directory: Path = STATIC_DIR) -> list[BaseRoute]:
-    assets = load_ui_assets(directory)
-    return [
-        page_route("/", render_page(assets, "list", "./"), "ui_list"),
-        page_route("/errors/{id}", render_page(assets, "detail", "../"), "ui_detail"),
-        static_route(assets),
-    ]
+    """The UI's routes (`directory`: another static folder, for tests)."""
+    return replace(UI, static_dir=directory).routes()

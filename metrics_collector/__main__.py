@@ -1,12 +1,8 @@
 """`python -m metrics_collector [--healthcheck]`."""
 
-from __future__ import annotations
-
 import sys
 
-from metrics_collector.app import build
-from metrics_collector.config import VARIABLES
-from shared.server import main
+from metrics_collector import SERVICE
 
 if __name__ == "__main__":
-    sys.exit(main("metrics_collector", VARIABLES, build))
+    sys.exit(SERVICE.main())

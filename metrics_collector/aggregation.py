@@ -41,16 +41,17 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
+from functools import partial
 from typing import Any
 
 from metrics_collector import retention
-from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, from_epoch, hour_of, shift
+from metrics_collector.config import CollectorSettings
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
-from metrics_collector.stats import Stats, rollup, summarize
+from metrics_collector.stats import Stats, rollup, summarize, weighted_percentile_sql
 from shared.bulk import BulkInsert
-from shared.db import Database, connect
+from shared.db import Database
+from shared.timeutil import HOUR, MINUTE, floor_epoch, from_epoch, hour_of, shift
 from shared.workers import PeriodicWorker
 
 log = logging.getLogger("monlight.metrics_collector.aggregation")
@@ -234,18 +235,14 @@ def merge_minute(
     clean(conn, minute, minute, up_to_id)
 
 
-#: Count-weighted mean of minute percentiles (exactly the value when all minutes agree).
-_WEIGHTED = (
-    "CASE WHEN min({p}) = max({p}) THEN min({p})"
-    " ELSE sum({p} * count) / sum(CASE WHEN {p} IS NOT NULL THEN count END) END"
-)
+#: Hour percentiles: the count-weighted mean of the minutes' (exact when all minutes agree).
 _ROLLUP_HOUR = f"""
 INSERT INTO metrics_aggregated ({AGG_COLUMNS})
 SELECT ?, 'hour', name, labels, sum(count), sum(sum), min(min), max(max),
        coalesce(sum(sum) / sum(count), 0),
-       {_WEIGHTED.format(p="p50")},
-       {_WEIGHTED.format(p="p95")},
-       {_WEIGHTED.format(p="p99")},
+       {weighted_percentile_sql("p50")},
+       {weighted_percentile_sql("p95")},
+       {weighted_percentile_sql("p99")},
        project, type,
        CASE WHEN count(n_good) = count(*) THEN sum(n_good) END,
        CASE WHEN count(n_poor) = count(*) THEN sum(n_poor) END
@@ -306,13 +303,12 @@ class Aggregator:
     `create_app`: `start()`, `stop()`, plus `trigger()` to run early.
     """
 
-    def __init__(self, db: Database, config: SimpleNamespace, catalog: Catalog) -> None:
+    def __init__(self, db: Database, config: CollectorSettings, catalog: Catalog) -> None:
         self.db = db
         self.config = config
         self.catalog = catalog
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._conn: sqlite3.Connection | None = None
         self._periodic = PeriodicWorker(
             "aggregation", self._tick, float(config.aggregation_interval)
         )
@@ -328,10 +324,6 @@ class Aggregator:
     def stop(self) -> None:
         self._stopping.set()
         self._periodic.stop()
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def _tick(self) -> None:
         report = self.run_once()
@@ -347,9 +339,8 @@ class Aggregator:
 
     # helpers
     def read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        if self._conn is None:
-            self._conn = connect(self.db.path, readonly=True)
-        return fn(self._conn)
+        """A read on the database's reader pool (this thread waits for it)."""
+        return self.db.read_sync(fn)
 
     def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run a write job through the shared writer and wait for its commit.
@@ -360,7 +351,7 @@ class Aggregator:
         """
         if self._stopping.is_set():
             raise Stopped
-        return self.db.writer.submit_sync(fn)
+        return self.db.write_sync(fn)
 
     def state(self) -> dict[str, str]:
         return self.read(read_state)  # type: ignore[no-any-return]
@@ -492,7 +483,7 @@ class Aggregator:
         )
         for i in range(0, len(hours), CHUNK_HOURS):
             chunk = hours[i : i + CHUNK_HOURS]
-            self.write(lambda c, chunk=chunk: rebuild_hours(c, chunk, horizons))
+            self.write(partial(rebuild_hours, hours=chunk, horizons=horizons))
         if self.state()["hours_through"] < before:
             self.write(lambda c: write_state(c, hours_through=before))
         return len(hours)

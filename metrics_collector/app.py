@@ -1,8 +1,10 @@
-"""Metrics Collector routes: thin handlers over ingestion, query, dashboard, aggregation."""
+"""Metrics Collector: its context, thin handlers over ingestion, query, dashboard,
+and the one declaration of the service (`SERVICE`)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,6 +14,7 @@ from starlette.routing import Route
 
 from metrics_collector import web_ui
 from metrics_collector.aggregation import Aggregator
+from metrics_collector.config import CollectorSettings
 from metrics_collector.dashboard import dashboard, parse_dashboard_query
 from metrics_collector.database import MIGRATIONS
 from metrics_collector.ingestion import MAX_PROJECT, Catalog, parse_batch, store
@@ -22,17 +25,35 @@ from metrics_collector.query import (
     parse_metrics_query,
     query_metrics,
 )
-from shared.app import Worker, create_app, db_of
-from shared.db import Database
+from shared.app import Context, Worker
 from shared.responses import JSONResponse
+from shared.service import Service
 from shared.validate import query_optional
 
 
+@dataclass(eq=False)
+class Collector(Context[CollectorSettings]):
+    """The running collector: settings, database, the series catalog, the aggregator."""
+
+    catalog: Catalog = field(init=False, default_factory=Catalog)
+    aggregator: Aggregator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.aggregator = Aggregator(self.db, self.settings, self.catalog)
+
+    def workers(self) -> list[Worker]:
+        return [self.aggregator]
+
+    async def health(self) -> Mapping[str, Any]:
+        return await self.db.read(health_figures)
+
+
 async def post_metrics(request: Request) -> Response:
+    collector = Collector.of(request)
     batch = parse_batch(await request.body())
-    catalog: Catalog = request.app.state.catalog
+    catalog = collector.catalog
     known = catalog.known
-    added = await db_of(request).write(lambda conn: store(conn, batch, known))
+    added = await collector.db.write(lambda conn: store(conn, batch, known))
     if added:
         catalog.remember(added)
     return JSONResponse({"status": "accepted", "count": batch.count}, 202)
@@ -40,26 +61,22 @@ async def post_metrics(request: Request) -> Response:
 
 async def get_metrics(request: Request) -> Response:
     q = parse_metrics_query(request.query_params)
-    return JSONResponse(await db_of(request).read(lambda conn: query_metrics(conn, q)))
+    return JSONResponse(await Collector.of(request).db.read(lambda conn: query_metrics(conn, q)))
 
 
 async def get_names(request: Request) -> Response:
     project = query_optional(request.query_params, "project", MAX_PROJECT)
-    names = await db_of(request).read(lambda conn: list_names(conn, project))
+    names = await Collector.of(request).db.read(lambda conn: list_names(conn, project))
     return JSONResponse({"metrics": names})
 
 
 async def get_projects(request: Request) -> Response:
-    return JSONResponse({"projects": await db_of(request).read(list_projects)})
+    return JSONResponse({"projects": await Collector.of(request).db.read(list_projects)})
 
 
 async def get_dashboard(request: Request) -> Response:
     q = parse_dashboard_query(request.query_params)
-    return JSONResponse(await db_of(request).read(lambda conn: dashboard(conn, q)))
-
-
-async def health_extra(db: Database) -> dict[str, Any]:
-    return await db.read(health_figures)  # type: ignore[no-any-return]
+    return JSONResponse(await Collector.of(request).db.read(lambda conn: dashboard(conn, q)))
 
 
 ROUTES = [
@@ -71,20 +88,19 @@ ROUTES = [
 ]
 
 
-def build(config: SimpleNamespace) -> Starlette:
-    catalog = Catalog()
+SERVICE: Service[CollectorSettings, Collector] = Service(
+    name="metrics_collector",
+    title="Metrics Collector",
+    port_offset=2,
+    settings=CollectorSettings,
+    migrations=MIGRATIONS,
+    routes=ROUTES,
+    context=Collector,
+    workers=Collector.workers,
+    health=Collector.health,
+    ui=web_ui.UI,
+)
 
-    def workers(app: Starlette) -> list[Worker]:
-        app.state.aggregator = Aggregator(app.state.db, config, catalog)
-        return [app.state.aggregator]
 
-    app = create_app(
-        config,
-        routes=[*ROUTES, *web_ui.routes()],
-        migrations=MIGRATIONS,
-        workers=workers,
-        health_extra=health_extra,
-    )
-    app.state.catalog = catalog
-    app.state.aggregator = None
-    return app
+def build(settings: CollectorSettings) -> Starlette:
+    return SERVICE.app(settings)

@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from shared.config import Var, common_vars, load, parse_positive_int
+from shared.config import (
+    Settings,
+    database_path_setting,
+    load,
+    max_body_setting,
+    parse_positive_int,
+    rate_limit_setting,
+    setting,
+)
 
-VARIABLES: list[Var] = [
-    *common_vars(db_file="metrics.db", rate_limit=200, max_body=524_288),
-    Var(
+
+@dataclass(frozen=True, kw_only=True)
+class CollectorSettings(Settings):
+    database_path: str = database_path_setting("metrics.db")
+    rate_limit: int = rate_limit_setting(200)
+    max_body_size: int = max_body_setting(524_288)
+    retention_raw: int = setting(
         "RETENTION_RAW",
         parse_positive_int,
         1,
         "Hours raw points are kept once aggregated (never longer than the minute tier).",
-    ),
-    Var("RETENTION_MINUTE", parse_positive_int, 24, "Hours per-minute aggregates are kept."),
-    Var("RETENTION_HOURLY", parse_positive_int, 30, "Days per-hour aggregates are kept."),
-    Var(
+    )
+    retention_minute: int = setting(
+        "RETENTION_MINUTE", parse_positive_int, 24, "Hours per-minute aggregates are kept."
+    )
+    retention_hourly: int = setting(
+        "RETENTION_HOURLY", parse_positive_int, 30, "Days per-hour aggregates are kept."
+    )
+    aggregation_interval: int = setting(
         "AGGREGATION_INTERVAL",
         parse_positive_int,
         60,
         "Seconds between aggregation (and retention) runs.",
-    ),
-]
+    )
 
 
-def from_env(environ: dict[str, str] | None = None) -> SimpleNamespace:
-    return load(VARIABLES, environ)
+def from_env(environ: Mapping[str, str] | None = None) -> CollectorSettings:
+    return load(CollectorSettings, environ)

@@ -18,7 +18,6 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from metrics_collector.buckets import HOUR, hour_of, minute_of
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_PROJECT
 from metrics_collector.query import (
@@ -29,6 +28,7 @@ from metrics_collector.query import (
     snapshot,
 )
 from metrics_collector.stats import VITALS, rate
+from shared.timeutil import HOUR, hour_of, minute_of
 from shared.validate import query_duration, query_optional
 
 TOP = 10

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from metrics_collector.buckets import MINUTE, ceil_hour, floor_epoch, hour_of, shift
 from shared.db import Migration
+from shared.timeutil import MINUTE, ceil_hour, floor_epoch, hour_of, shift
 
 
 def _backfill_type(conn: sqlite3.Connection) -> None:

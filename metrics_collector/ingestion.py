@@ -20,10 +20,9 @@ from typing import Any
 
 import orjson
 
-from metrics_collector.buckets import minute_of
 from shared.bulk import BulkInsert
 from shared.responses import BadRequest
-from shared.timeutil import now_iso, to_iso
+from shared.timeutil import minute_of, now_iso, to_iso
 from shared.validate import parse_json
 
 TYPES = frozenset(("counter", "histogram", "gauge"))
@@ -110,7 +109,7 @@ def parse_batch(body: bytes) -> Batch:
         kind = point.get("type")
         if kind.__class__ is not str or kind not in TYPES:
             raise BadRequest(f"points[{i}].type must be one of: counter, histogram, gauge")
-        value = point.get("value")
+        value: Any = point.get("value")
         cls = value.__class__
         if cls is float:
             if not isfinite(value):

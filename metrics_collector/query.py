@@ -19,11 +19,18 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from metrics_collector.buckets import HOUR, MINUTE, ceil_hour, floor_epoch, hour_of, shift
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
-from metrics_collector.stats import Part, merge_parts, part_json, part_of, summarize
+from metrics_collector.stats import (
+    Part,
+    merge_parts,
+    part_json,
+    part_of,
+    percentile_part_sql,
+    summarize,
+)
 from shared.responses import BadRequest
+from shared.timeutil import HOUR, MINUTE, ceil_hour, floor_epoch, hour_of, shift
 from shared.validate import query_choice, query_duration, query_optional, query_required
 
 DEFAULT_PERIOD = "24h"
@@ -186,15 +193,10 @@ def make_scope(
     return Scope(period, seconds, resolution, start, segments, project, labels or [])
 
 
-_FINAL = (
-    "CASE WHEN min({p}) = max({p}) THEN min({p})"
-    " ELSE sum({p} * count) / sum(CASE WHEN {p} IS NOT NULL THEN count END) END,"
-    " sum(CASE WHEN {p} IS NOT NULL THEN count END)"
-)
 #: One query-answer bucket per row, already merged across series (a Part).
 _AGG_SELECT = (
     "SELECT {bucket}, sum(count), sum(sum), min(min), max(max), "
-    + ", ".join(_FINAL.format(p=p) for p in ("p50", "p95", "p99"))
+    + ", ".join(percentile_part_sql(p) for p in ("p50", "p95", "p99"))
     + " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ?"
     " AND bucket < ?"
 )

@@ -13,10 +13,11 @@ are not waiting to be rolled up.
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from metrics_collector.buckets import HOUR, MINUTE, floor_epoch, hour_of, minute_of, shift
 from metrics_collector.database import write_state
+from shared.timeutil import HOUR, MINUTE, floor_epoch, hour_of, minute_of, shift
 
 if TYPE_CHECKING:
     from metrics_collector.aggregation import Aggregator
@@ -108,11 +109,11 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
     while start < raw_cut:
         # End the job after about CHUNK points, on a minute boundary.
         nth = agg.read(
-            lambda c, s=start: _first(
-                c,
-                "SELECT timestamp FROM metrics_raw WHERE timestamp >= ? AND timestamp < ?"
+            partial(
+                _first,
+                sql="SELECT timestamp FROM metrics_raw WHERE timestamp >= ? AND timestamp < ?"
                 " ORDER BY timestamp LIMIT 1 OFFSET ?",
-                (s, raw_cut, CHUNK),
+                args=(start, raw_cut, CHUNK),
             )
         )
         end = raw_cut
@@ -121,7 +122,7 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
             if end <= start:
                 end = shift(end, MINUTE)
             end = min(end, raw_cut)
-        count, reached = agg.write(lambda c, s=start, e=end: delete_raw(c, s, e))
+        count, reached = agg.write(partial(delete_raw, start=start, end=end))
         deleted["raw"] += count
         if reached < end:
             break
@@ -137,15 +138,15 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
     start = state["minute_purged_before"]
     while start < minute_cut:
         oldest = agg.read(
-            lambda c, s=start: _first(
-                c,
-                "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
+            partial(
+                _first,
+                sql="SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
                 " AND bucket >= ? AND bucket < ?",
-                (s, minute_cut),
+                args=(start, minute_cut),
             )
         )
         end = minute_cut if oldest is None else min(shift(hour_of(oldest), HOUR), minute_cut)
-        deleted["minute"] += agg.write(lambda c, s=start, e=end: delete_minutes(c, s, e))
+        deleted["minute"] += agg.write(partial(delete_minutes, start=start, end=end))
         start = end
 
     # Hour rows: nothing depends on them being complete.

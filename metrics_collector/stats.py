@@ -138,6 +138,32 @@ def rollup(parts: Iterable[Stats]) -> Stats:
     return out
 
 
+# --- the same roll-up in SQL ------------------------------------------------------------------
+
+
+def percentile_weight_sql(column: str) -> str:
+    """SQL aggregate: the count behind a percentile column (rows lacking one weigh nothing)."""
+    return f"sum(CASE WHEN {column} IS NOT NULL THEN count END)"
+
+
+def weighted_percentile_sql(column: str) -> str:
+    """SQL aggregate: the count-weighted mean of a percentile column over grouped rows.
+
+    What `rollup` computes, for rows with `count` and `column` (p50, p95, p99):
+    rows that agree give their value exactly (no float noise), rows without a
+    percentile are left out, and a group with none gives NULL.
+    """
+    return (
+        f"CASE WHEN min({column}) = max({column}) THEN min({column})"
+        f" ELSE sum({column} * count) / {percentile_weight_sql(column)} END"
+    )
+
+
+def percentile_part_sql(column: str) -> str:
+    """The two SQL columns of a percentile in a `Part`: the weighted value, then its weight."""
+    return f"{weighted_percentile_sql(column)}, {percentile_weight_sql(column)}"
+
+
 #: A bucket of a query answer while it is assembled:
 #: (count, sum, min, max, p50, w50, p95, w95, p99, w99), where w is the count
 #: behind the percentile (None when no merged part had one).

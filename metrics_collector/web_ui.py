@@ -4,38 +4,56 @@ Charts are drawn in the browser by uPlot, vendored under
 `static/vendor/uplot-<version>/` (see scripts/vendor-uplot.sh) and served by
 the service itself, so the UI works offline. The page shell, serving, caching
 and the page's security headers are the house ones (shared.web_ui); the key
-prompt and API calls are shared/static/ui.js.
+prompt and API calls are shared/static/ui.js. The Web Vitals thresholds are
+stats.VITALS, handed to metrics.js as `data-vitals` on `<html>`, so the page
+rates values exactly as the API does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.routing import BaseRoute
 
-from shared.web_ui import Asset, load_ui_assets, page_route, render_shell, static_route
+from metrics_collector.dashboard import SHORT
+from metrics_collector.stats import VITALS
+from shared.web_ui import UI as WebUI
+from shared.web_ui import Page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 UPLOT_DIR = "vendor/uplot-1.6.32"
+#: Where the browser keeps the key: unchanged since the first release, so saved keys keep working.
+KEY_STORE = "monlight.metrics_collector.api_key"
 
 
-def render_page(assets: Mapping[str, Asset], root: str = "./") -> str:
-    """The HTML shell, its asset URLs relative to `root` and versioned by content."""
-    return render_shell(
-        assets,
-        service="Metrics Collector",
-        title="Metrics",
-        key_store="monlight.metrics_collector.api_key",
-        styles=["shared/base.css", f"{UPLOT_DIR}/uPlot.min.css", "metrics.css"],
-        scripts=["shared/ui.js", f"{UPLOT_DIR}/uPlot.iife.min.js", "charts.js", "metrics.js"],
-        root=root,
+def vitals_json() -> str:
+    """The thresholds by short name: `{"lcp": {"good": 2500.0, "poor": 4000.0}, ...}`."""
+    return json.dumps(
+        {SHORT[name]: {"good": good, "poor": poor} for name, (good, poor) in VITALS.items()},
+        separators=(",", ":"),
     )
 
 
+UI = WebUI(
+    title="Metrics Collector",
+    page_title="Metrics",
+    key_store=KEY_STORE,
+    static_dir=STATIC_DIR,
+    pages=(
+        Page(
+            "/",
+            "ui_metrics",
+            "./",
+            scripts=(f"{UPLOT_DIR}/uPlot.iife.min.js", "charts.js", "metrics.js"),
+            styles=(f"{UPLOT_DIR}/uPlot.min.css", "metrics.css"),
+        ),
+    ),
+    data={"vitals": vitals_json()},
+)
+
+
 def routes(directory: Path = STATIC_DIR) -> list[BaseRoute]:
-    assets = load_ui_assets(directory)
-    return [
-        page_route("/", render_page(assets), "ui_metrics"),
-        static_route(assets),
-    ]
+    """The UI's routes (`directory`: another static folder, for tests)."""
+    return replace(UI, static_dir=directory).routes()

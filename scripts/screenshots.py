@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
+from shared.timeutil import format_iso  # noqa: E402
 from tests.browser import DESKTOP, launch_chromium, open_page  # noqa: E402
 from tests.helpers import ServiceProcess, tracker_env  # noqa: E402
 
@@ -250,7 +251,7 @@ def seed_tracker(url: str, db_path: Path) -> dict[str, int]:
     ids: dict[str, int] = {}
     headers = {"X-API-Key": API_KEY}
     now = datetime.now(UTC).replace(microsecond=0)
-    iso = lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    iso = format_iso
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         for report, times, _, _, resolved in TRACKER_SAMPLES:
             for n in range(times):
@@ -427,7 +428,7 @@ def metrics_samples(now: datetime) -> list[dict[str, Any]]:
 
 
 def iso_z(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_iso(moment)
 
 
 def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> list[Path]:

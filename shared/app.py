@@ -1,53 +1,116 @@
-"""The app factory every service builds on: middleware, errors, health, lifespan."""
+"""The app every service is: gate, JSON errors, `/health`, and a lifespan.
+
+The lifespan opens (and migrates) the database off the event loop, builds
+the service's context, starts its workers; shutdown runs in reverse —
+workers stop, queued writes commit, the database closes — also off the loop,
+so a slow stop never stalls another service sharing the process.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from types import SimpleNamespace
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import Database, Migration
-from shared.middleware import Gate, client_ip
+from shared.config import Settings
+from shared.db import Database
+from shared.middleware import Gate
 from shared.responses import EXCEPTION_HANDLERS, JSONResponse
+
+if TYPE_CHECKING:
+    from shared.service import Service
 
 log = logging.getLogger("monlight")
 
+S = TypeVar("S", bound=Settings)
+#: A service's context type (the class of `Service.context`'s result).
+C = TypeVar("C", bound="Context[Any]")
+#: The context type a caller asks for.
+K = TypeVar("K", bound="Context[Any]")
+
 
 class Worker(Protocol):
-    """A background worker: started after migrations, stopped before the DB closes."""
+    """Background work: started after the context exists, stopped before the DB closes.
+
+    `stop()` may block (it waits for the thread); the lifespan calls it off the loop.
+    """
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
-HealthExtra = Callable[[Database], Awaitable[dict[str, Any]]]
+@dataclass(eq=False)
+class Context(Generic[S]):
+    """What a running service's handlers and workers share.
+
+    A service with parts of its own (an alert sender, a cache) subclasses it;
+    handlers get theirs with `MyContext.of(request)`, typed.
+    """
+
+    settings: S
+    db: Database
+
+    @classmethod
+    def of(cls: type[K], request: Request) -> K:
+        return runtime(request.app).context_as(cls)
 
 
-async def _ping(db: Database) -> None:
-    await db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+class Runtime(Generic[C]):
+    """One app's live state, the only thing kept on `app.state`: the context
+    while the lifespan runs (None before and after) and the running workers."""
+
+    def __init__(self, service: Service[Any, C], settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.context: C | None = None
+        self.workers: list[Worker] = []
+
+    @property
+    def db(self) -> Database:
+        if self.context is None:
+            raise RuntimeError(f"{self.service.name} is not running")
+        return self.context.db
+
+    def context_as(self, cls: type[K]) -> K:
+        context = self.context
+        if not isinstance(context, cls):
+            raise RuntimeError(f"{self.service.name} is not running (or its context is no {cls})")
+        return context
 
 
-def health_route(extra: HealthExtra | None = None) -> Route:
+def runtime(app: Starlette) -> Runtime[Any]:
+    """The live state of an app built by `create_app` (tests reach in through it)."""
+    found = app.state.runtime
+    assert isinstance(found, Runtime)
+    return found
+
+
+def health_route(state: Runtime[Any]) -> Route:
     async def health(request: Request) -> Response:
-        db: Database | None = getattr(request.app.state, "db", None)
-        if db is None:
+        context = state.context
+        if context is None:
             return JSONResponse({"status": "error", "detail": "database not open"}, 503)
+        problem = context.db.health()
+        if problem is not None:
+            return JSONResponse({"status": "error", "detail": problem}, 503)
         try:
             body: dict[str, Any] = {"status": "ok"}
+            extra = state.service.health
             if extra is None:
-                await _ping(db)
+                await context.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
             else:
-                body.update(await extra(db))
+                body.update(await extra(context))
         except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
             return JSONResponse({"status": "error", "detail": f"database: {exc}"}, 503)
         return JSONResponse(body)
@@ -76,64 +139,53 @@ class StartupErrorLine:
         await self.app(scope, receive, send_short)
 
 
-def create_app(
-    config: SimpleNamespace,
-    *,
-    routes: Sequence[BaseRoute],
-    migrations: Sequence[Migration],
-    workers: Callable[[Starlette], Sequence[Worker]] | None = None,
-    health_extra: HealthExtra | None = None,
-    rate_key: Callable[[Scope], str | None] = client_ip,
-    api_key: str | None = None,
-) -> Starlette:
-    """Build a service: its routes behind body limit → rate limit → auth.
+async def _stop_workers(state: Runtime[Any]) -> None:
+    for worker in reversed(state.workers):
+        try:
+            await asyncio.to_thread(worker.stop)
+        except Exception:  # noqa: BLE001 - keep shutting down the rest
+            log.exception("worker failed to stop")
+    state.workers.clear()
 
-    The database opens (and migrates) in the lifespan, workers start after it,
-    and shutdown runs in reverse: workers stop, queued writes commit, the
-    database closes.
-    """
+
+def create_app(service: Service[S, Any], settings: S) -> Starlette:
+    """The service's routes (API, then UI) behind body limit → key → rate limits."""
+    state: Runtime[Any] = Runtime(service, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(config.database_path, migrations)
-        app.state.db = db
-        running: list[Worker] = []
-        app.state.workers = running
+        db = await Database.open(
+            settings.database_path, service.migrations, synchronous=settings.sqlite_synchronous
+        )
         try:
-            for worker in workers(app) if workers else ():
+            state.context = service.context(settings, db)
+            for worker in service.workers(state.context):
                 worker.start()
-                running.append(worker)
+                state.workers.append(worker)
             yield
         finally:
-            for worker in reversed(running):
-                try:
-                    worker.stop()
-                except Exception:  # noqa: BLE001 - keep shutting down the rest
-                    log.exception("worker failed to stop")
-            db.close()
-            app.state.db = None
+            await _stop_workers(state)
+            state.context = None
+            await db.aclose()
 
-    key = api_key if api_key is not None else getattr(config, "api_key", None)
-    middleware = [
-        Middleware(StartupErrorLine),
-        Middleware(
-            Gate,
-            max_body=config.max_body_size,
-            rate_limit=config.rate_limit,
-            api_key=key or None,
-            rate_key=rate_key,
-        ),
-    ]
+    routes = [health_route(state), *service.routes]
+    if service.ui is not None:
+        routes += service.ui.routes()
     app = Starlette(
-        routes=[health_route(health_extra), *routes],
-        middleware=middleware,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        routes=routes,
+        middleware=[
+            Middleware(StartupErrorLine),
+            Middleware(
+                Gate,
+                max_body=settings.max_body_size,
+                rate_limit=settings.rate_limit,
+                key_rate_limit=settings.key_rate_limit,
+                api_key=settings.api_key or None,
+                trusted_proxies=settings.trusted_proxies,
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    app.state.config = config
-    app.state.db = None
+    app.state.runtime = state
     return app
-
-
-def db_of(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]

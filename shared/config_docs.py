@@ -7,12 +7,13 @@ Writes docs/configuration.md and the README's section between the
 
 from __future__ import annotations
 
-import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shared.config import markdown_table
-from shared.stack import available
+from shared.service import Service, discover
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
@@ -27,25 +28,25 @@ one line on stderr naming the variable. This file is generated from each
 service's `config.py` by `python -m shared.config_docs`; do not edit it by hand.
 
 `make run` (all services in one process) sets `HOST=127.0.0.1`, the ports
-5010–5013 and `DATABASE_PATH` under `./data/` itself, and takes each key from
-`ERROR_TRACKER_API_KEY`, `LOG_VIEWER_API_KEY`, `METRICS_COLLECTOR_API_KEY`
-and `BROWSER_RELAY_ADMIN_API_KEY` — or generates development keys and keeps
-them in `data/dev-keys.env`. `MONLIGHT_DATA_DIR`, `MONLIGHT_HOST` and
-`MONLIGHT_BASE_PORT` move those.
+5010–5013 and `DATABASE_PATH` under `./data/` itself. Every service takes one
+development key, `MONLIGHT_API_KEY` (from the environment, else generated once
+and kept in `data/dev-keys.env`); a service's own variable
+(`ERROR_TRACKER_API_KEY`, `LOG_VIEWER_API_KEY`, `METRICS_COLLECTOR_API_KEY`,
+`BROWSER_RELAY_ADMIN_API_KEY`) overrides it for that service.
+`MONLIGHT_DATA_DIR`, `MONLIGHT_HOST` and `MONLIGHT_BASE_PORT` move the rest.
 """
 
 
-def sections() -> str:
+def sections(services: Sequence[Service[Any, Any]] | None = None) -> str:
     parts = []
-    for member in available():
-        variables = importlib.import_module(f"{member.package}.config").VARIABLES
-        parts.append(f"\n### {member.title} (`python -m {member.package}`)\n\n")
-        parts.append(markdown_table(variables) + "\n")
+    for service in discover() if services is None else services:
+        parts.append(f"\n### {service.title} (`python -m {service.name}`)\n\n")
+        parts.append(markdown_table(service.variables) + "\n")
     return "".join(parts)
 
 
-def render() -> str:
-    return HEADER + sections().replace("\n### ", "\n## ")
+def render(services: Sequence[Service[Any, Any]] | None = None) -> str:
+    return HEADER + sections(services).replace("\n### ", "\n## ")
 
 
 def splice(text: str, start: str, end: str, body: str) -> str:

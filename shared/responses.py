@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
 
-from shared.db import Overloaded, WriterClosed
+from shared.db import Overloaded, WriterClosed, WriterDead
 
 log = logging.getLogger("monlight.http")
 
@@ -23,18 +23,30 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-class BadRequest(Exception):
-    """Raised by parsers and validators; becomes `400 {"detail": ...}`."""
+class ApiError(Exception):
+    """The one error a handler raises: becomes `{"detail": ...}` with its status."""
 
-    def __init__(self, detail: str, status_code: int = 400) -> None:
+    status_code = 500
+
+    def __init__(
+        self, status_code: int, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
-        self.detail = detail
         self.status_code = status_code
+        self.detail = detail
+        self.headers = headers
 
 
-class NotFound(BadRequest):
+class BadRequest(ApiError):
+    """Bad input from parsers and validators: 400 naming the field."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+
+class NotFound(ApiError):
     def __init__(self, detail: str = "Not found") -> None:
-        super().__init__(detail, 404)
+        super().__init__(404, detail)
 
 
 def error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -70,9 +82,13 @@ def _default_phrase(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
-async def _bad_request(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadRequest)
-    return error(exc.status_code, exc.detail)
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error(exc.status_code, exc.detail, exc.headers)
+
+
+async def _writer_dead(request: Request, exc: Exception) -> Response:
+    return error(503, f"Database unavailable: {exc}", {"Retry-After": "5"})
 
 
 async def _overloaded(request: Request, exc: Exception) -> Response:
@@ -90,8 +106,9 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     HTTPException: _http_exception,
-    BadRequest: _bad_request,
+    ApiError: _api_error,
     Overloaded: _overloaded,
     WriterClosed: _closed,
+    WriterDead: _writer_dead,
     Exception: _server_error,
 }

@@ -1,77 +1,38 @@
-"""Start-up: logging, the `--healthcheck` CLI, and uvicorn servers on one loop.
+"""Start-up: the `--healthcheck` CLI, listening sockets, uvicorn servers on one loop.
 
-One process may serve several apps (`make run` serves all four): each gets
+One process may serve several apps (`make run` serves them all): each gets
 its own uvicorn Server, all on one event loop, and one signal handler stops
 them together so every lifespan shutdown (flush writes, stop threads, close
-the database) runs before exit.
+the database) runs before exit. Sockets are bound here, before any server
+starts, so a busy port is one clear line and nothing half-started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
-import re
 import signal
+import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from shared.config import ConfigError, Var, load, parse_port
+from shared.config import ConfigError, parse_port
+from shared.logs import configure_logging, current_service, redact
 
-_LEVELS = {
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-}
+if TYPE_CHECKING:
+    from shared.service import Service
 
-_API_KEY_IN_URL = re.compile(r"(api_key=)[^&\s]*")
-
-
-def redact(text: str) -> str:
-    """Keys never reach a log line, even inside a logged URL."""
-    return _API_KEY_IN_URL.sub(r"\1[redacted]", text)
-
-
-class _RedactFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.msg, str) and "api_key=" in record.msg:
-            record.msg = redact(record.msg)
-        return True
-
-
-class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
-
-    def format(self, record: logging.LogRecord) -> str:
-        # The whole line: a key may sit in the format string, a mapping or a traceback.
-        return redact(super().format(record))
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_RedactFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(_LEVELS[level])
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+__all__ = ["Served", "bind", "configure_logging", "healthcheck", "main", "redact", "run"]
 
 
 def healthcheck(environ: dict[str, str] | None = None) -> int:
@@ -94,6 +55,21 @@ def healthcheck(environ: dict[str, str] | None = None) -> int:
     return 1
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket, as uvicorn would bind it; OSError with a short reason."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 class _Server(uvicorn.Server):
     """A uvicorn Server that leaves signals to `serve()` so several can share them."""
 
@@ -107,7 +83,8 @@ class Served:
     app: Starlette
     host: str
     port: int
-    name: str = ""
+    name: str
+    sock: socket.socket
 
 
 def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
@@ -137,10 +114,23 @@ async def serve(apps: Sequence[Served], log_level: str = "info") -> None:
                 server.force_exit = True
             server.should_exit = True
 
+    async def one(server: _Server, served: Served) -> bool:
+        current_service.set(served.name)  # this task's context: its requests and threads
+        try:
+            await server.serve(sockets=[served.sock])
+        except SystemExit:  # its lifespan start-up failed: stop the others cleanly too
+            stop(signal.SIGTERM)
+            return False
+        return True
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        started = await asyncio.gather(
+            *(one(server, s) for server, s in zip(servers, apps, strict=True))
+        )
+        if not all(started):
+            raise SystemExit(1)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -159,19 +149,15 @@ def run(apps: Sequence[Served], log_level: str = "info") -> int:
             runner.run(serve(apps, log_level))
     except SystemExit as exc:  # uvicorn exits when a lifespan start-up fails
         return 1 if exc.code else 0
-    except OSError as exc:
-        logging.getLogger("monlight").error("cannot listen: %s", exc)
-        return 1
+    finally:
+        for served in apps:
+            served.sock.close()
     return 0
 
 
-def main(
-    name: str,
-    variables: Sequence[Var],
-    build: Callable[[SimpleNamespace], Starlette],
-    argv: Sequence[str] | None = None,
-) -> int:
+def main(service: Service[Any, Any], argv: Sequence[str] | None = None) -> int:
     """`python -m <service>`: start the service, or `--healthcheck` it."""
+    name = service.name
     args = list(sys.argv[1:] if argv is None else argv)
     if "--healthcheck" in args:
         return healthcheck()
@@ -179,16 +165,23 @@ def main(
         print(f"usage: python -m {name} [--healthcheck]", file=sys.stderr)
         return 2
     try:
-        config = load(variables)
+        settings = service.load()
     except ConfigError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 1
-    configure_logging(config.log_level)
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        print(f"{name}: {exc.strerror} (set PORT to another port)", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    current_service.set(name)
     logging.getLogger("monlight").info(
         "%s starting on http://%s:%d (database %s)",
-        name,
-        config.host,
-        config.port,
-        config.database_path,
+        service.title,
+        settings.host,
+        settings.port,
+        settings.database_path,
     )
-    return run([Served(build(config), config.host, config.port, name)], config.log_level)
+    served = Served(service.app(settings), settings.host, settings.port, name, sock)
+    return run([served], settings.log_level)

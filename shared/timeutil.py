@@ -1,12 +1,23 @@
-"""UTC ISO 8601 timestamps: stored and returned as `2026-01-01T12:00:00Z`."""
+"""UTC ISO 8601 timestamps: stored and returned as `2026-01-01T12:00:00Z`.
+
+Every service stores this one canonical form (ISO_FORMAT), so string order is
+time order. Minute and hour buckets (`2026-01-01T12:34:00Z`,
+`2026-01-01T12:00:00Z`) are then a prefix of the timestamp plus zeros, and the
+hot paths need no datetime objects.
+"""
 
 from __future__ import annotations
 
+import calendar
 import re
 import time
 from datetime import UTC, datetime
 
+#: The stored form, for strftime / strptime.
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+MINUTE = 60
+HOUR = 3600
 
 #: `...T14:00:00 02:00`: a `+` offset typed into a URL arrives decoded as a space.
 _SPACE_OFFSET = re.compile(r"(:\d{2}(?:\.\d+)?) (\d{2}:?\d{2})$")
@@ -49,3 +60,43 @@ def parse_iso(text: str) -> datetime:
 def to_iso(text: str) -> str:
     """Normalise any accepted ISO 8601 input to the stored form."""
     return format_iso(parse_iso(text))
+
+
+# --- buckets: canonical timestamps cut to the minute or hour --------------------------------
+
+
+def minute_of(ts: str) -> str:
+    """The minute bucket holding a canonical timestamp."""
+    return ts[:16] + ":00Z"
+
+
+def hour_of(ts: str) -> str:
+    """The hour bucket holding a canonical timestamp or bucket."""
+    return ts[:13] + ":00:00Z"
+
+
+def to_epoch(ts: str) -> int:
+    """Epoch seconds of a canonical timestamp."""
+    return calendar.timegm(time.strptime(ts, ISO_FORMAT))
+
+
+def from_epoch(seconds: float) -> str:
+    """The canonical timestamp of an epoch time (whole seconds; never before 1970)."""
+    return time.strftime(ISO_FORMAT, time.gmtime(max(0, int(seconds))))
+
+
+def floor_epoch(seconds: float, step: int) -> str:
+    """The bucket of `step` seconds (MINUTE or HOUR) holding an epoch time."""
+    whole = max(0, int(seconds))
+    return from_epoch(whole - whole % step)
+
+
+def shift(bucket: str, seconds: int) -> str:
+    """A canonical timestamp moved by `seconds`."""
+    return from_epoch(to_epoch(bucket) + seconds)
+
+
+def ceil_hour(ts: str) -> str:
+    """The first hour boundary at or after `ts`."""
+    start = hour_of(ts)
+    return start if start == ts else shift(start, HOUR)

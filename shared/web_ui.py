@@ -12,20 +12,23 @@ DOM helpers; `base.css`: the house look); a service serves it under
 `static/shared/` next to its own assets (`load_ui_assets`). Every page is the
 same shell (`page.html` there, never served: top bar, `#app`, the `<html>` data
 attributes ui.js reads), filled in by `render_shell` with the page's own assets.
+
+A service declares its UI once (`UI`: names, key store, static folder, pages)
+and mounts `UI.routes()`; everything else here is how that is served.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from string import Template
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from shared.responses import error
 
@@ -158,3 +161,62 @@ def static_route(assets: Mapping[str, Asset]) -> Route:
         return asset_response(request, asset)
 
     return Route("/static/{path:path}", static, methods=["GET"], name="ui_static")
+
+
+#: What every page loads before its own assets: the house look and ui.js.
+SHARED_STYLES = ("shared/base.css",)
+SHARED_SCRIPTS = ("shared/ui.js",)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One HTML page of a UI: its route and the assets it loads after the shared ones.
+
+    `root` is the relative path from the page to the service root (`../` for
+    `/errors/{id}`), so asset URLs and links also work under a proxy prefix.
+    """
+
+    path: str
+    name: str
+    root: str = "./"
+    scripts: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UI:
+    """A service's whole web UI, declared once: its pages and the static folder.
+
+    `title` is the service name people see (top bar, key prompt), `page_title`
+    the `<title>`; `key_store` is the localStorage name of the key and must
+    never change (saved keys would be lost); `data` adds `data-*` attributes
+    on `<html>` for the service's scripts (settings that live in Python).
+    """
+
+    title: str
+    page_title: str
+    key_store: str
+    static_dir: Path
+    pages: tuple[Page, ...]
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    def render(self, page: Page, assets: Mapping[str, Asset]) -> str:
+        """The HTML of one page (`assets` as `routes` loads them)."""
+        return render_shell(
+            assets,
+            service=self.title,
+            title=self.page_title,
+            key_store=self.key_store,
+            styles=[*SHARED_STYLES, *page.styles],
+            scripts=[*SHARED_SCRIPTS, *page.scripts],
+            root=page.root,
+            data=self.data,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """Every page plus `GET /static/...`, assets read (and pages rendered) now, once."""
+        assets = load_ui_assets(self.static_dir)
+        pages: list[BaseRoute] = [
+            page_route(page.path, self.render(page, assets), page.name) for page in self.pages
+        ]
+        return [*pages, static_route(assets)]

@@ -6,6 +6,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from shared.logs import spawn
+
 log = logging.getLogger("monlight.workers")
 
 
@@ -30,8 +32,7 @@ class PeriodicWorker:
         self.runs = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+        self._thread = spawn(self._loop, self.name)
 
     def trigger(self) -> None:
         """Run now rather than at the next tick."""

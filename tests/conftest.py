@@ -27,10 +27,8 @@ def tracker(tmp_path: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def published_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def published_client() -> Path:
     """Directory holding the published `monlight` 0.3.0 (see helpers.published_client_dir)."""
-    from tests.helpers import ROOT, published_client_dir
+    from tests.helpers import published_client_dir
 
-    cache = ROOT / ".venv" / "test-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    return published_client_dir(cache)
+    return published_client_dir()

@@ -110,34 +110,23 @@ def tracker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-PUBLISHED_CLIENT = "monlight==0.3.0"
+#: Where `make test` installs the published monlight 0.3.0 (see the Makefile).
+PUBLISHED_CLIENT_DIR = ROOT / ".venv" / "test-cache" / "monlight-0.3.0"
 
 
-def published_client_dir(cache_root: Path) -> Path:
-    """The published monlight 0.3.0 from the package index, isolated in its own dir.
+def published_client_dir() -> Path:
+    """The published monlight 0.3.0, isolated in its own dir by `make test`'s install step.
 
     It shares the import name `monlight` with our own client, so it is never
     installed into the project's venv: tests run it in a subprocess with this
     directory first on PYTHONPATH (httpx comes from the venv, as 0.3.0 needs).
+    The tests themselves stay offline.
     """
-    target = cache_root / "monlight-0.3.0"
-    if not (target / "monlight" / "__init__.py").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--target",
-                str(target),
-                PUBLISHED_CLIENT,
-            ],
-            check=True,
+    if not (PUBLISHED_CLIENT_DIR / "monlight" / "__init__.py").exists():
+        raise RuntimeError(
+            f"the published monlight 0.3.0 is not in {PUBLISHED_CLIENT_DIR}: run `make test`"
         )
-    return target
+    return PUBLISHED_CLIENT_DIR
 
 
 def run_published_client(client_dir: Path, code: str, timeout: float = 60.0) -> str:

@@ -18,11 +18,14 @@
     avg: "#3451b2", count: "#8a9bc4", p50: "#21794a", p95: "#d97b00", p99: "#c2255c",
     lcp: "#3451b2", inp: "#2b7f9e", cls: "#8a4fc9",
   };
+  // Thresholds ({lcp: {good, poor}, ...}) come from the server (stats.VITALS), so the
+  // page rates values exactly as the API does; names and formats are the page's own.
+  const THRESHOLDS = JSON.parse(document.documentElement.dataset.vitals || "{}");
   const VITALS = [
-    { key: "lcp", name: "LCP", title: "Largest Contentful Paint", good: 2500, poor: 4000, format: ms },
-    { key: "inp", name: "INP", title: "Interaction to Next Paint", good: 200, poor: 500, format: ms },
-    { key: "cls", name: "CLS", title: "Cumulative Layout Shift", good: 0.1, poor: 0.25, format: score },
-  ];
+    { key: "lcp", name: "LCP", title: "Largest Contentful Paint", format: ms },
+    { key: "inp", name: "INP", title: "Interaction to Next Paint", format: ms },
+    { key: "cls", name: "CLS", title: "Cumulative Layout Shift", format: score },
+  ].map((vital) => ({ ...vital, ...THRESHOLDS[vital.key] }));
   const RATINGS = [
     ["good", "Good"], ["needs-improvement", "Needs improvement"], ["poor", "Poor"],
   ];

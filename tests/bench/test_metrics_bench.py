@@ -31,9 +31,9 @@ from bench.seed_metrics import (
     table_counts,
 )
 from metrics_collector.app import build
-from metrics_collector.buckets import from_epoch
 from metrics_collector.config import from_env
 from metrics_collector.ingestion import parse_batch
+from shared.timeutil import from_epoch
 from tests.metrics_collector.conftest import AUTH, collector_env
 
 

@@ -9,6 +9,7 @@ import orjson
 from starlette.testclient import TestClient
 
 from error_tracker.ingestion import Outcome, parse_report, store
+from shared.app import runtime
 
 PY_TB = 'Traceback (most recent call last):\n  File "app.py", line 10, in f\nValueError: x\n'
 
@@ -32,7 +33,7 @@ def at_line(line: int, **over: Any) -> dict[str, Any]:
 
 
 def db_path(client: TestClient) -> str:
-    return str(client.app.state.config.database_path)  # type: ignore[attr-defined]
+    return str(runtime(client.app).settings.database_path)
 
 
 def row_counts(client: TestClient) -> tuple[int, int]:
@@ -46,11 +47,11 @@ def row_counts(client: TestClient) -> tuple[int, int]:
 def store_at(client: TestClient, when: str, **body: Any) -> Outcome:
     """Ingest a report through the real writer at a chosen time (listing order, since)."""
     parsed = parse_report(orjson.dumps(report(**body)))
-    db = client.app.state.db  # type: ignore[attr-defined]
+    db = runtime(client.app).db
     return db.writer.submit_sync(lambda conn: store(conn, parsed, now=when))  # type: ignore[no-any-return]
 
 
 def execute(client: TestClient, sql: str, *args: Any) -> None:
     """Change stored rows behind the API (e.g. age a resolved_at) via the writer."""
-    db = client.app.state.db  # type: ignore[attr-defined]
+    db = runtime(client.app).db
     db.writer.submit_sync(lambda conn: conn.execute(sql, args))

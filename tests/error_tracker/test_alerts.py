@@ -27,6 +27,7 @@ from error_tracker import alerts
 from error_tracker.alerts import Alert, build_message, transport_for
 from error_tracker.app import build
 from error_tracker.config import from_env
+from shared.app import runtime
 from shared.config import ConfigError
 from tests.conftest import AUTH, tracker_config
 from tests.helpers import free_port, wait_until
@@ -273,7 +274,7 @@ def tracker(tmp_path: Path, port: int, **env: str) -> Iterator[TestClient]:
 
 
 def alerter_of(client: TestClient) -> alerts.Alerter:
-    return client.app.state.alerter  # type: ignore[attr-defined, no-any-return]
+    return runtime(client.app).context.alerter
 
 
 def warnings_from(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

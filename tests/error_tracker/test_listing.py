@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from error_tracker.ingestion import parse_report, store
+from shared.app import runtime
 from tests.error_tracker.conftest import at_line, execute, report, store_at
 
 
@@ -27,7 +28,7 @@ def bulk(client: TestClient, n: int, when: str = "2026-01-01T00:00:00Z") -> None
         for r in reports:
             store(conn, r, now=when)
 
-    client.app.state.db.writer.submit_sync(job)  # type: ignore[attr-defined]
+    runtime(client.app).db.writer.submit_sync(job)
 
 
 def test_list_item_shape(tracker: TestClient) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from starlette.testclient import TestClient
 
 from error_tracker import search
 from error_tracker.retention import purge
+from shared.app import runtime
 
 MESSAGES = [
     "Connection timeout after 30s",
@@ -65,12 +67,12 @@ TERMS = [
 ]
 
 
-@pytest.mark.parametrize("selective", [search.SELECTIVE, 2], ids=["few-candidates", "common"])
+@pytest.mark.parametrize("selective", [search.INDEX.selective, 2], ids=["few-candidates", "common"])
 def test_search_matches_like_on_indexed_and_new_rows(
     tracker: TestClient, monkeypatch: pytest.MonkeyPatch, selective: int
 ) -> None:
-    monkeypatch.setattr(search, "SELECTIVE", selective)
-    db = tracker.app.state.db
+    monkeypatch.setattr(search, "INDEX", replace(search.INDEX, selective=selective))
+    db = runtime(tracker.app).db
     post_all(tracker, MESSAGES, "old")
     assert search.index_pending(db) == len(MESSAGES)
     post_all(tracker, MESSAGES, "new")  # above the watermark: not indexed yet
@@ -84,7 +86,7 @@ def test_search_matches_like_on_indexed_and_new_rows(
 
 
 def test_index_stays_consistent_when_groups_are_deleted(tracker: TestClient) -> None:
-    db = tracker.app.state.db
+    db = runtime(tracker.app).db
     post_all(tracker, MESSAGES, "a")
     search.index_pending(db)
     post_all(tracker, MESSAGES, "b")
@@ -105,8 +107,10 @@ def test_index_stays_consistent_when_groups_are_deleted(tracker: TestClient) -> 
 
 def test_indexer_runs_in_the_background(tracker: TestClient) -> None:
     post_all(tracker, MESSAGES[:2], "bg")
-    db = tracker.app.state.db
-    worker = next(w for w in tracker.app.state.workers if getattr(w, "name", "") == "search-index")
+    db = runtime(tracker.app).db
+    worker = next(
+        w for w in runtime(tracker.app).workers if getattr(w, "name", "") == "search-index"
+    )
     worker.trigger()
     from tests.helpers import wait_until
 
@@ -121,7 +125,7 @@ def test_indexer_stops_promptly_during_a_long_catch_up(
 
     from tests.helpers import wait_until
 
-    db = tracker.app.state.db
+    db = runtime(tracker.app).db
     groups = 20_000
 
     def fill(conn: sqlite3.Connection) -> None:
@@ -132,12 +136,11 @@ def test_indexer_stops_promptly_during_a_long_catch_up(
         )
 
     db.writer.submit_sync(fill)
-    for running in tracker.app.state.workers:  # only the worker under test indexes
+    for running in runtime(tracker.app).workers:  # only the worker under test indexes
         if getattr(running, "name", "") == "search-index":
             running.stop()
-    one_row = search.index_chunk
-    monkeypatch.setattr(search, "CHUNK", 1)  # one row per writer job: a long catch-up
-    monkeypatch.setattr(search, "index_chunk", lambda conn: one_row(conn, 1))
+    # One row per writer job: a long catch-up.
+    monkeypatch.setattr(search, "INDEX", replace(search.INDEX, chunk=1))
     worker = search.indexer(db, interval=3600)
     worker.start()
     wait_until(lambda: db.reader.run_sync(search.watermark) > 0, what="indexing started")

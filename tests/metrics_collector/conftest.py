@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from metrics_collector.aggregation import RunReport
 from metrics_collector.app import build
 from metrics_collector.config import from_env
+from shared.app import runtime
 from tests.helpers import collector_env
 
 API_KEY = "test-key"
@@ -100,7 +101,7 @@ def point(name: str = "m", kind: str = "counter", value: float = 1.0, **extra: A
 
 
 def db_path(client: TestClient) -> str:
-    return str(client.app.state.config.database_path)  # type: ignore[attr-defined]
+    return str(runtime(client.app).settings.database_path)
 
 
 def sql(client: TestClient, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -115,7 +116,7 @@ def count(client: TestClient, table: str = "metrics_raw") -> int:
 
 def aggregate(client: TestClient, now: float | None = None) -> RunReport:
     """One aggregation + retention run, as the worker would do it at `now`."""
-    return client.app.state.aggregator.run_once(now)  # type: ignore[attr-defined,no-any-return]
+    return runtime(client.app).context.aggregator.run_once(now)
 
 
 AGG_FIELDS = "bucket, name, labels, project, type, count, sum, min, max, avg, p50, p95, p99"

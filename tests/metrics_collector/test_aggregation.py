@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from metrics_collector import aggregation, retention
+from shared.app import runtime
 from tests.helpers import wait_until
 from tests.metrics_collector.conftest import (
     MakeClient,
@@ -249,7 +250,7 @@ def test_incomplete_hour_gets_its_row_once_complete(make_collector: MakeClient) 
 def test_point_newer_than_the_run_keeps_its_minute_dirty(collector: TestClient) -> None:
     ts = minutes_ago(3)
     post(collector, [point(timestamp=ts)])
-    db = collector.app.state.db  # type: ignore[attr-defined]
+    db = runtime(collector.app).db
     top = sql(collector, "SELECT max(id) FROM metrics_raw")[0][0]
     post(collector, [point(timestamp=ts, value=5)])  # arrives after the run read its points
     minute = ts[:17] + "00Z"
@@ -315,7 +316,7 @@ def test_retention_tiers(collector: TestClient) -> None:
 def test_retention_never_deletes_points_not_yet_aggregated(collector: TestClient) -> None:
     old = iso(this_minute() - 3 * HOUR)
     post(collector, [point("jobs", "counter", 4, timestamp=old)])
-    agg = collector.app.state.aggregator  # type: ignore[attr-defined]
+    agg = runtime(collector.app).context.aggregator
     # Retention alone (as if the point came in between the minute phase and retention).
     retention.run(agg, time.time())
     assert count(collector) == 1
@@ -327,7 +328,7 @@ def test_retention_never_deletes_points_not_yet_aggregated(collector: TestClient
 def test_worker_runs_on_trigger_and_stops_promptly(make_collector: MakeClient) -> None:
     collector = make_collector()
     post(collector, [point(timestamp=minutes_ago(2))])
-    agg = collector.app.state.aggregator  # type: ignore[attr-defined]
+    agg = runtime(collector.app).context.aggregator
     agg.trigger()
     wait_until(lambda: agg.runs >= 1, what="a triggered aggregation run")
     assert len(agg_rows(collector, "minute")) == 1

@@ -232,11 +232,21 @@ def test_histogram_charts_labels_and_web_vitals(
     expect(vitals.locator("[data-vital='cls'] .rating")).to_have_text("Poor")
     expect(vitals.locator("[data-vital='cls'] .vital-value")).to_have_text("0.350")
     expect(vitals.locator(".spark canvas")).to_have_count(3)  # a trend line per vital
+    # The thresholds shown are the server's (stats.VITALS, handed over as data-vitals).
+    expect(vitals.locator(".vital-foot")).to_have_text(
+        [
+            "5 samples · good ≤ 2.50 s, poor > 4.00 s",
+            "2 samples · good ≤ 200 ms, poor > 500 ms",
+            "2 samples · good ≤ 0.100, poor > 0.250",
+        ]
+    )
     pages = vitals.locator(".page-row")
     expect(pages).to_have_count(2)
     expect(pages.locator(".page-path")).to_have_text(["/checkout", IMG])
     checkout = pages.nth(0).locator("td")
     expect(checkout).to_have_text(["/checkout", "3.00 s", "135 ms", "0.350", "4"])
+    expect(checkout.nth(1)).to_have_class(re.compile("rating-text-needs-improvement"))
+    expect(checkout.nth(2)).to_have_class(re.compile("rating-text-good"))
     expect(checkout.nth(3)).to_have_class(re.compile("rating-text-poor"))
     assert vitals.locator("img").count() == 0
 

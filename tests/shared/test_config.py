@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from error_tracker.config import VARIABLES, from_env
+from error_tracker import SERVICE
+from error_tracker.config import from_env
 from shared.config import (
     ConfigError,
     Var,
-    load,
     markdown_table,
     parse_csv,
     parse_log_level,
     parse_positive_int,
+    read,
 )
 
 
@@ -78,7 +79,7 @@ def test_malformed_value_is_named(name: str, value: str) -> None:
 def test_secret_values_are_not_echoed() -> None:
     secret = Var("TOKEN", parse_positive_int, required=True, secret=True)
     with pytest.raises(ConfigError) as info:
-        load([secret], {"TOKEN": "hunter2"})
+        read([secret], {"TOKEN": "hunter2"})
     assert "hunter2" not in str(info.value) and "TOKEN" in str(info.value)
 
 
@@ -94,10 +95,26 @@ def test_parsers() -> None:
 
 
 def test_markdown_table_lists_every_variable() -> None:
-    table = markdown_table(VARIABLES).splitlines()
+    table = markdown_table(SERVICE.variables).splitlines()
     assert table[0] == "| variable | default | meaning |"
     rows = {line.split("|")[1].strip(): line for line in table[2:]}
-    assert set(rows) == {f"`{v.name}`" for v in VARIABLES}
+    assert set(rows) == {f"`{v.name}`" for v in SERVICE.variables}
     assert "**required**" in rows["`API_KEY`"]
     assert "`8000`" in rows["`PORT`"]
     assert "unset" in rows["`SMTP_HOST`"] and "unset" in rows["`ALERT_EMAILS`"]
+
+
+def test_settings_are_frozen_and_typed() -> None:
+    import dataclasses
+
+    cfg = from_env({"API_KEY": "k", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.port = 1  # type: ignore[misc]
+    assert [str(n) for n in cfg.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        from_env({"API_KEY": "k", "TRUSTED_PROXIES": "10.0.0.0/33"})
+    with pytest.raises(ConfigError, match="SQLITE_SYNCHRONOUS"):
+        from_env({"API_KEY": "k", "SQLITE_SYNCHRONOUS": "off"})
+    assert from_env({"API_KEY": "k", "SQLITE_SYNCHRONOUS": "normal"}).sqlite_synchronous == (
+        "NORMAL"
+    )

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.db import (
+    SYNCHRONOUS_LEVELS,
     Database,
     Overloaded,
     Writer,
     WriterClosed,
+    WriterDead,
     connect,
     migrate,
     schema_version,
 )
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 
 TABLE = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"
 
@@ -296,3 +302,284 @@ def test_commits_reach_the_database_file_without_a_full_wal(path: str, tmp_path:
     finally:
         db.close()
     assert not Path(path + "-wal").exists() or Path(path + "-wal").stat().st_size == 0
+
+
+# --- durability levels -------------------------------------------------------------
+
+
+def test_synchronous_level_is_validated_and_applied(path: str) -> None:
+    assert SYNCHRONOUS_LEVELS == ("NORMAL", "FULL")
+    conn = connect(path, synchronous="FULL")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    conn.close()
+    for bad in ("OFF", "EXTRA", "full", ""):
+        with pytest.raises(ValueError, match="NORMAL, FULL"):
+            connect(path, synchronous=bad)
+
+
+def test_database_writes_at_the_chosen_level(tmp_path: Path) -> None:
+    """Both connections that write (the writer's, the checkpointer's) use the level."""
+    path = str(tmp_path / "new" / "t.db")
+    with pytest.raises(ValueError):
+        Database(path, [TABLE], synchronous="OFF")
+    assert not (tmp_path / "new").exists()  # refused before anything was created
+
+    def level_of(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    for level, number in (("FULL", 2), ("NORMAL", 1)):
+        db = Database(path, [TABLE], synchronous=level)
+        try:
+            assert db.write_sync(level_of) == number
+            assert level_of(db.checkpointer._conn) == number
+        finally:
+            db.close()
+
+
+CRASH_AFTER_ACK = """
+import os, signal, sys
+from shared.db import Database
+db = Database(sys.argv[1], [sys.argv[3]], synchronous=sys.argv[2])
+db.write_sync(lambda conn: conn.execute("INSERT INTO t (v) VALUES ('acked')"))
+print("acked", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("level", SYNCHRONOUS_LEVELS)
+def test_acknowledged_write_survives_kill_9(path: str, level: str) -> None:
+    """What both levels promise: once write_sync returned, a killed process keeps the row."""
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_ACK, path, level, TABLE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == "acked\n", done.stderr
+    assert done.returncode == -9  # no close(), no final checkpoint: only the WAL has it
+    assert stored(path) == ["acked"]
+
+
+# --- a dead writer -----------------------------------------------------------------
+
+
+class Boom(BaseException):
+    """Escapes the writer's per-job and per-batch handling, as a bug or MemoryError would."""
+
+
+def explode(self: Writer, batch: list[object]) -> None:
+    raise Boom("disk on fire")
+
+
+def test_dead_writer_fails_the_job_in_flight_and_refuses_later_ones(
+    writer: Writer, path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(Writer, "_commit", explode)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    with caplog.at_level(logging.DEBUG, logger="monlight.db"):
+        job = pool.submit(writer.submit_sync, insert("lost"), 10)
+        with pytest.raises(WriterDead, match="database writer stopped: Boom: disk on fire") as err:
+            job.result(timeout=5)  # the old writer left this waiting forever
+    pool.shutdown()
+    assert isinstance(err.value.__cause__, Boom)
+    assert not writer.alive
+    assert writer.error == "Boom: disk on fire"
+    assert writer.pending == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["database writer stopped: Boom: disk on fire"]  # one line, not one per job
+
+    started = time.monotonic()
+    with pytest.raises(WriterDead, match="Boom"):
+        writer.submit_sync(insert("later"), timeout=5)
+    with pytest.raises(WriterDead, match="Boom"):
+        asyncio.run(asyncio.wait_for(writer.submit(insert("later")), 5))
+    assert time.monotonic() - started < 1  # refused at once, not after a timeout
+    assert writer.pending == 0
+    assert stored(path) == []
+
+
+def test_dead_writer_fails_every_queued_job(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs behind the batch that died (async and sync alike) fail too, and are counted out."""
+    conn = connect(path)
+    conn.execute(TABLE)
+    writer = Writer(conn, max_batch=1)  # one queue entry per batch: the rest stay queued
+    release = hold(writer)
+    pool = concurrent.futures.ThreadPoolExecutor(3)
+
+    async def main() -> tuple[list[object], list[BaseException | None]]:
+        tasks = [asyncio.ensure_future(writer.submit(insert(f"a{i}"))) for i in range(3)]
+        await asyncio.sleep(0.01)  # the tasks submit and their tick is handed over
+        syncs = [pool.submit(writer.submit_sync, insert(f"s{i}"), 10) for i in range(3)]
+        wait_until(lambda: writer.pending == 7, what="jobs queued")  # + the blocker
+        monkeypatch.setattr(Writer, "_commit", explode)  # the blocker's batch is already in it
+        release.set()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        return results, [f.exception(timeout=5) for f in syncs]
+
+    async_results, sync_errors = asyncio.run(main())
+    pool.shutdown()
+    assert all(isinstance(r, WriterDead) for r in async_results), async_results
+    assert all(isinstance(e, WriterDead) for e in sync_errors), sync_errors
+    assert writer.pending == 0
+    assert writer.batches == 1  # only the blocker's
+    writer.close()
+    conn.close()
+    assert stored(path) == []
+
+
+def test_job_handed_over_after_the_writer_died_fails_too(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race: a submit that passed the liveness check reaches the queue after the death."""
+    release = hold(writer)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def main() -> object:
+        late = asyncio.ensure_future(writer.submit(insert("late")))
+        await asyncio.sleep(0)  # `late` submits; its tick goes to the queue at the next turn
+        assert writer.pending == 2
+        # Kill the writer while this loop is blocked, so the tick arrives after the thread ended.
+        doomed = pool.submit(writer.submit_sync, insert("doomed"), 10)
+        wait_until(lambda: writer.pending == 3, what="doomed queued")
+        monkeypatch.setattr(Writer, "_commit", explode)
+        release.set()
+        assert isinstance(doomed.exception(timeout=5), WriterDead)
+        writer._thread.join(5)
+        assert not writer._thread.is_alive()
+        return (await asyncio.gather(asyncio.wait_for(late, 5), return_exceptions=True))[0]
+
+    assert isinstance(asyncio.run(main()), WriterDead)
+    pool.shutdown()
+    assert writer.pending == 0
+
+
+def test_database_health_names_a_dead_writer(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(path, [TABLE])
+    try:
+        assert db.health() is None
+        db.write_sync(insert("before"))
+        monkeypatch.setattr(Writer, "_commit", explode)
+        with pytest.raises(WriterDead):
+            db.write_sync(insert("lost"), timeout=5)
+        assert db.health() == "writer thread stopped: Boom: disk on fire"
+
+        async def later() -> None:
+            with pytest.raises(WriterDead):
+                await asyncio.wait_for(db.write(insert("later")), 5)
+
+        asyncio.run(later())
+        # Reads still work: the service can answer them while /health says 503.
+        assert db.read_sync(lambda conn: [r[0] for r in conn.execute("SELECT v FROM t")]) == [
+            "before"
+        ]
+    finally:
+        db.close()  # returns: nothing waits on the dead thread
+    assert db.health() == "writer thread stopped: Boom: disk on fire"
+    assert stored(path) == ["before"]
+
+
+# --- background threads and the event loop -----------------------------------------
+
+
+def test_background_threads_read_and_write_through_the_database(path: str) -> None:
+    db = Database(path, [TABLE], reader_threads=1)
+
+    def worker() -> list[str]:
+        db.write_sync(insert("bg"))
+        # A read job that reads more runs inline on its reader thread: with one
+        # thread, waiting for the pool from inside it would never return.
+        return db.read_sync(
+            lambda conn: db.read_sync(
+                lambda inner: [r[0] for r in inner.execute("SELECT v FROM t")]
+            )
+        )
+
+    async def on_the_loop() -> None:
+        with pytest.raises(RuntimeError, match="blocks"):
+            db.write_sync(insert("loop"))
+        with pytest.raises(RuntimeError, match="blocks"):
+            db.read_sync(lambda conn: 1)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        assert pool.submit(worker).result(timeout=5) == ["bg"]
+        asyncio.run(on_the_loop())
+        # A write job waiting for another write would wait for itself.
+        with pytest.raises(RuntimeError, match="deadlock"):
+            db.write_sync(lambda conn: db.write_sync(insert("inner")), timeout=5)
+    finally:
+        pool.shutdown(wait=False)
+        db.close()
+    assert stored(path) == ["bg"]
+
+
+def test_open_and_aclose_leave_the_event_loop_free(path: str) -> None:
+    migrated_on: list[threading.Thread] = []
+
+    def slow_migration(conn: sqlite3.Connection) -> None:
+        migrated_on.append(threading.current_thread())
+        time.sleep(0.3)  # a big table being rebuilt
+        conn.execute(TABLE)
+
+    async def main() -> list[int]:
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        await asyncio.sleep(0)
+        db = await Database.open(path, [slow_migration])
+        assert migrated_on[0] is not threading.current_thread()
+        assert turns >= 5  # the loop kept turning during the migration
+        assert db.health() is None
+        writes = [asyncio.ensure_future(db.write(insert(f"v{i}"))) for i in range(20)]
+        await asyncio.sleep(0)  # every write now sits in this loop's unflushed tick
+        await asyncio.wait_for(db.aclose(), 10)
+        ids = await asyncio.wait_for(asyncio.gather(*writes), 5)  # committed, not dropped
+        with pytest.raises(WriterClosed):
+            await db.write(insert("late"))
+        assert db.health() == "database is closed"
+        ticking.cancel()
+        return ids
+
+    assert sorted(asyncio.run(main())) == list(range(1, 21))
+    assert len(stored(path)) == 20
+
+
+def test_close_from_another_thread_while_a_loop_submits(path: str) -> None:
+    """Every submit racing the close either commits or gets WriterClosed: none hangs."""
+    conn = connect(path)
+    conn.execute(TABLE)
+    writer = Writer(conn)
+    outcome = {"ok": 0, "closed": 0}
+    running = threading.Event()
+
+    async def producer(n: int) -> None:
+        for i in range(1_000_000):
+            try:
+                await writer.submit(insert(f"p{n}-{i}"))
+            except WriterClosed:
+                outcome["closed"] += 1
+                return
+            outcome["ok"] += 1
+            running.set()
+
+    async def producers() -> None:
+        await asyncio.wait_for(asyncio.gather(*(producer(n) for n in range(20))), 10)
+
+    thread = threading.Thread(target=asyncio.run, args=(producers(),), daemon=True)
+    thread.start()
+    assert running.wait(5)
+    time.sleep(0.05)
+    writer.close()
+    thread.join(15)
+    assert not thread.is_alive()
+    assert outcome["closed"] == 20  # every producer was told, none left waiting
+    assert writer.pending == 0
+    conn.close()
+    assert len(stored(path)) == outcome["ok"]  # every acknowledged write is there

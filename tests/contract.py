@@ -1,0 +1,158 @@
+"""The contract every declared service keeps, as checks any service can be put through.
+
+tests/test_contract.py runs them over every service `discover()` finds, so a
+new service gets them by declaring itself; tests/shared/test_service.py runs
+them over a throwaway service declared in a temp package.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from shared import config_docs
+from shared.service import Service
+from tests.helpers import ROOT, ServiceProcess, free_port
+
+KEY = "contract-key"
+
+
+def service_env(service: Service[Any, Any], tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        service.key_var: KEY,
+        "DATABASE_PATH": str(tmp_path / service.db_file),
+        "RATE_LIMIT": "0",
+        **service.test_env,
+    }
+    env.update(extra)
+    return env
+
+
+def client(service: Service[Any, Any], env: Mapping[str, str]) -> TestClient:
+    return TestClient(service.app(service.load(env)))
+
+
+def an_api_route(service: Service[Any, Any]) -> Route:
+    for route in service.routes:
+        if isinstance(route, Route) and route.path.startswith("/api/") and route.methods:
+            return route
+    raise AssertionError(f"{service.name} declares no /api route")
+
+
+def check_http(service: Service[Any, Any], tmp_path: Path) -> None:
+    """Health, and JSON 401/404/405/413 with the service's real app."""
+    env = service_env(service, tmp_path)
+    settings = service.load(env)
+    route = an_api_route(service)
+    path = route.path.split("{")[0].rstrip("/") or route.path
+    with client(service, env) as c:
+        health = c.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+
+        denied = c.get(path)
+        assert denied.status_code == 401 and denied.json() == {"detail": "Invalid API key"}
+
+        auth = {"X-API-Key": KEY}
+        missing = c.get("/api/no-such-route-here", headers=auth)
+        assert missing.status_code == 404 and missing.json()["detail"]
+
+        assert route.methods is not None
+        wrong = next(m for m in ("PATCH", "PUT", "DELETE", "POST") if m not in route.methods)
+        r = c.request(wrong, path, headers=auth)
+        assert r.status_code == 405 and r.json()["detail"], (wrong, path, r.text)
+
+        big = b"x" * (settings.max_body_size + 1)
+        r = c.post(path, content=big, headers=auth)
+        assert r.status_code == 413 and str(settings.max_body_size) in r.json()["detail"]
+
+        if service.ui is not None:
+            page = c.get("/")
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def check_rate_limit(service: Service[Any, Any], tmp_path: Path) -> None:
+    """Keyless requests are limited per IP (429 + Retry-After); the key always passes."""
+    env = service_env(service, tmp_path, RATE_LIMIT="2")
+    path = an_api_route(service).path.split("{")[0].rstrip("/")
+    with client(service, env) as c:
+        assert [c.get(path).status_code for _ in range(2)] == [401, 401]
+        limited = c.get(path)
+        assert limited.status_code == 429 and limited.json()["detail"]
+        assert int(limited.headers["retry-after"]) >= 1
+        assert c.get(path, headers={"X-API-Key": KEY}).status_code != 429
+
+
+def run_module(
+    service: Service[Any, Any], *args: str, env: Mapping[str, str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    keep = {k: v for k, v in os.environ.items() if k not in (service.key_var, "PORT")}
+    return subprocess.run(
+        [sys.executable, "-m", service.name, *args],
+        env={**keep, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def check_startup_errors(
+    service: Service[Any, Any], tmp_path: Path, pythonpath: str | None = None
+) -> None:
+    """Bad settings and a database from the future: exit 1, one line, no traceback."""
+    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    db = tmp_path / "startup" / service.db_file
+    base = {**service_env(service, tmp_path), "DATABASE_PATH": str(db), **extra}
+    cases = [
+        ({**base, "PORT": "abc"}, "PORT"),
+        ({k: v for k, v in base.items() if k != service.key_var}, service.key_var),
+        ({**base, "TRUSTED_PROXIES": "not-a-network"}, "TRUSTED_PROXIES"),
+    ]
+    for env, named in cases:
+        done = run_module(service, env=env)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, done.stderr
+        assert named in lines[0] and "Traceback" not in done.stderr
+    assert not db.exists()
+
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE _meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO _meta VALUES ('schema_version', '999')")
+    done = run_module(service, env={**base, "PORT": str(free_port())})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "newer" in done.stderr, done.stderr
+
+
+def check_process(
+    service: Service[Any, Any], tmp_path: Path, pythonpath: str | None = None
+) -> None:
+    """`python -m` serves, `--healthcheck` says so, SIGTERM stops it with 0."""
+    extra = {"PYTHONPATH": pythonpath} if pythonpath else {}
+    env = {**service_env(service, tmp_path / "process"), **extra}
+    (tmp_path / "process").mkdir(exist_ok=True)
+    proc = ServiceProcess(service.name, env).start()
+    try:
+        done = run_module(service, "--healthcheck", env={"PORT": str(proc.port), **extra})
+        assert done.returncode == 0 and "healthy" in done.stdout, done.stdout
+        assert f"[{service.name}]" in proc.log()  # log lines name their service
+    finally:
+        assert proc.stop() == 0
+    done = run_module(service, "--healthcheck", env={"PORT": str(proc.port), **extra})
+    assert done.returncode == 1 and "unhealthy" in done.stdout
+
+
+def check_config_docs(service: Service[Any, Any]) -> None:
+    text = config_docs.sections([service])
+    assert f"`python -m {service.name}`" in text
+    for var in service.variables:
+        assert f"| `{var.name}` |" in text
