@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -135,7 +134,3 @@ SERVICE: Service[TrackerSettings, Tracker] = Service(
     workers=Tracker.workers,
     ui=web_ui.UI,
 )
-
-
-def build(settings: TrackerSettings) -> Starlette:
-    return SERVICE.app(settings)

@@ -26,9 +26,10 @@ def get_error(conn: sqlite3.Connection, error_id: int) -> dict[str, Any] | None:
     ).fetchone()
     if row is None:
         return None
-    out = row_to_dict(row)
-    out["traceback"] = row[10]
-    out["resolved_at"] = row[11]
+    *listed, traceback, resolved_at = row
+    out = row_to_dict(listed)
+    out["traceback"] = traceback
+    out["resolved_at"] = resolved_at
     out["occurrences"] = [
         {
             "id": o[0],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,15 @@ MAX_LIMIT = 200
 #: Longer searches would exceed SQLite's LIKE pattern limit (50 000 bytes, escaped).
 MAX_SEARCH = 1000
 
+#: True when any occurrence of group `e` came from a browser (the relay marks them).
+BROWSER = (
+    "EXISTS (SELECT 1 FROM error_occurrences o"
+    " WHERE o.error_id = e.id AND o.request_method = 'BROWSER')"
+)
 #: Columns of a list row, in the order `row_to_dict` reads them.
 LIST_COLUMNS = (
     "e.id, e.fingerprint, e.project, e.exception_type, e.message, e.count,"
-    " e.first_seen, e.last_seen, e.resolved,"
-    " EXISTS (SELECT 1 FROM error_occurrences o"
-    "  WHERE o.error_id = e.id AND o.request_method = 'BROWSER') AS browser"
+    f" e.first_seen, e.last_seen, e.resolved, {BROWSER} AS browser"
 )
 
 
@@ -65,12 +69,6 @@ def parse_filters(params: QueryParams) -> Filters:
     )
 
 
-_BROWSER = (
-    "EXISTS (SELECT 1 FROM error_occurrences o"
-    " WHERE o.error_id = e.id AND o.request_method = 'BROWSER')"
-)
-
-
 def where_clause(
     f: Filters, plan: search.Plan | None = None, *, scan: bool = False
 ) -> tuple[str, list[Any]]:
@@ -98,9 +96,9 @@ def where_clause(
         clauses.append(like)
         args += like_args
     if f.source == "browser":
-        clauses.append(_BROWSER)
+        clauses.append(BROWSER)
     elif f.source == "server":
-        clauses.append("NOT " + _BROWSER)
+        clauses.append("NOT " + BROWSER)
     if f.session_id is not None:
         clauses.append(
             "EXISTS (SELECT 1 FROM error_occurrences o WHERE o.error_id = e.id"
@@ -113,7 +111,7 @@ def where_clause(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+def row_to_dict(row: Sequence[Any]) -> dict[str, Any]:
     return {
         "id": row[0],
         "fingerprint": row[1],
@@ -159,12 +157,3 @@ def count_errors(conn: sqlite3.Connection, f: Filters, plan: search.Plan | None 
 def count_key(f: Filters) -> tuple[Any, ...]:
     """What the total depends on: every filter but the page window."""
     return ("errors.total", f.project, f.resolved, f.search, f.source, f.session_id, f.since)
-
-
-def list_errors(conn: sqlite3.Connection, f: Filters) -> dict[str, Any]:
-    return {
-        "errors": list_page(conn, f),
-        "total": count_errors(conn, f),
-        "limit": f.limit,
-        "offset": f.offset,
-    }

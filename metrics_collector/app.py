@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -100,7 +99,3 @@ SERVICE: Service[CollectorSettings, Collector] = Service(
     health=Collector.health,
     ui=web_ui.UI,
 )
-
-
-def build(settings: CollectorSettings) -> Starlette:
-    return SERVICE.app(settings)

@@ -256,13 +256,6 @@ def _key_given(scope: Scope, header: bytes | None) -> bytes | None:
     return param.encode() if param is not None else None
 
 
-def key_matches(scope: Scope, expected: bytes) -> bool:
-    """`X-API-Key`, else `?api_key=`, compared in constant time."""
-    header = next((v for n, v in scope["headers"] if n == b"x-api-key" and v), None)
-    given = _key_given(scope, header)
-    return given is not None and hmac.compare_digest(given, expected)
-
-
 async def _too_many(send: Send, wait: float) -> None:
     retry = str(max(1, math.ceil(wait)))
     await send_error(send, 429, "Rate limit exceeded", {"Retry-After": retry})

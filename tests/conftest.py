@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from error_tracker.config import from_env
 
 API_KEY = "test-key"
@@ -22,7 +22,7 @@ def tracker_config(tmp_path: Path, **extra: str):
 @pytest.fixture
 def tracker(tmp_path: Path) -> Iterator[TestClient]:
     """The tracker app over Starlette's TestClient (lifespan runs: DB opens, migrates)."""
-    with TestClient(build(tracker_config(tmp_path)), headers=AUTH) as client:
+    with TestClient(TRACKER.app(tracker_config(tmp_path)), headers=AUTH) as client:
         yield client
 
 

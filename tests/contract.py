@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from shared import config_docs
+from shared.app import runtime
+from shared.db import WriterDead
 from shared.service import Service
 from tests.helpers import ROOT, ServiceProcess, free_port
 
@@ -89,6 +92,32 @@ def check_rate_limit(service: Service[Any, Any], tmp_path: Path) -> None:
         assert limited.status_code == 429 and limited.json()["detail"]
         assert int(limited.headers["retry-after"]) >= 1
         assert c.get(path, headers={"X-API-Key": KEY}).status_code != 429
+
+
+class WriterKilled(BaseException):
+    """Stands for whatever could kill a writer thread (a bug, MemoryError)."""
+
+
+def check_dead_writer(service: Service[Any, Any], tmp_path: Path) -> None:
+    """A writer that died: /health says so (503), and writes fail fast, never hang."""
+    with client(service, service_env(service, tmp_path)) as c:
+        db = runtime(c.app).db
+
+        def explode(batch: object) -> None:
+            raise WriterKilled("simulated crash")
+
+        original = db.writer._commit
+        db.writer._commit = explode  # type: ignore[method-assign]
+        try:
+            with pytest.raises(WriterDead):
+                db.write_sync(lambda conn: conn.execute("SELECT 1"), timeout=10)
+            health = c.get("/health")
+            assert health.status_code == 503
+            assert "writer" in health.json()["detail"] and "simulated crash" in health.text
+            with pytest.raises(WriterDead):  # at once, not after a timeout
+                db.write_sync(lambda conn: conn.execute("SELECT 1"), timeout=1)
+        finally:
+            db.writer._commit = original  # type: ignore[method-assign]
 
 
 def run_module(

@@ -31,6 +31,12 @@ def test_rate_limit_contract(service: Service[Any, Any], tmp_path: Path) -> None
     contract.check_rate_limit(service, tmp_path)
 
 
+def test_a_dead_writer_is_reported_and_fails_fast(
+    service: Service[Any, Any], tmp_path: Path
+) -> None:
+    contract.check_dead_writer(service, tmp_path)
+
+
 def test_startup_errors_are_one_line(service: Service[Any, Any], tmp_path: Path) -> None:
     contract.check_startup_errors(service, tmp_path)
 

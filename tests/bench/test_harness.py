@@ -11,7 +11,7 @@ from bench.core import Row, max_p50, max_value, min_rps, no_errors, row_from_run
 from bench.report import HEADING, table, write_docs
 from bench.seed_errors import SEARCH_WORD, seed
 from bench.wrk import CLOSE, KEEP_ALIVE, Load, WrkError, command, duration_ms, parse
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from tests.conftest import AUTH, tracker_config
 
 WRK_OK = """\
@@ -121,7 +121,7 @@ def test_write_docs_keeps_the_intro_and_replaces_only_the_results(tmp_path: Path
 def test_seeded_database_is_what_the_tracker_serves(tmp_path: Path) -> None:
     counts = seed(tmp_path / "errors.db", 400)
     assert counts["groups"] == 400 and counts["occurrences"] >= 400
-    with TestClient(build(tracker_config(tmp_path)), headers=AUTH) as client:
+    with TestClient(TRACKER.app(tracker_config(tmp_path)), headers=AUTH) as client:
         everything = client.get("/api/errors", params={"resolved": "all"}).json()
         assert everything["total"] == 400
         assert len({e["fingerprint"] for e in everything["errors"]}) == len(everything["errors"])

@@ -30,7 +30,7 @@ from bench.seed_metrics import (
     seed_raw,
     table_counts,
 )
-from metrics_collector.app import build
+from metrics_collector import SERVICE as COLLECTOR
 from metrics_collector.config import from_env
 from metrics_collector.ingestion import parse_batch
 from shared.timeutil import from_epoch
@@ -39,7 +39,7 @@ from tests.metrics_collector.conftest import AUTH, collector_env
 
 def served(tmp_path: Path) -> TestClient:
     """The real app over the seeded database (its worker never runs during a test)."""
-    return TestClient(build(from_env(collector_env(tmp_path))), headers=AUTH)
+    return TestClient(COLLECTOR.app(from_env(collector_env(tmp_path))), headers=AUTH)
 
 
 def counts_served(client: TestClient, period: str) -> dict[str, int]:

@@ -23,9 +23,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from starlette.testclient import TestClient
 
+from error_tracker import SERVICE as TRACKER
 from error_tracker import alerts
 from error_tracker.alerts import Alert, build_message, transport_for
-from error_tracker.app import build
 from error_tracker.config import from_env
 from shared.app import runtime
 from shared.config import ConfigError
@@ -269,7 +269,7 @@ class SilentServer:
 @contextmanager
 def tracker(tmp_path: Path, port: int, **env: str) -> Iterator[TestClient]:
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "ALERT_EMAILS": RECIPIENTS, **env}
-    with TestClient(build(tracker_config(tmp_path, **env)), headers=AUTH) as client:
+    with TestClient(TRACKER.app(tracker_config(tmp_path, **env)), headers=AUTH) as client:
         yield client
 
 
@@ -577,7 +577,7 @@ def test_test_alert_endpoint(tmp_path: Path, smtp_server: StartServer) -> None:
     ],
 )
 def test_test_alert_without_smtp_is_503(tmp_path: Path, env: dict[str, str], missing: str) -> None:
-    with TestClient(build(tracker_config(tmp_path, **env)), headers=AUTH) as client:
+    with TestClient(TRACKER.app(tracker_config(tmp_path, **env)), headers=AUTH) as client:
         response = client.post("/api/test-alert")
         assert response.status_code == 503
         assert response.json() == {"detail": f"SMTP not configured: set {missing}"}

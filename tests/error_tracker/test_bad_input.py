@@ -12,7 +12,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from shared.app import runtime
 from tests.conftest import AUTH, tracker_config
 from tests.error_tracker.conftest import at_line, report, row_counts
@@ -356,7 +356,7 @@ def test_wrong_method_is_405_json(tracker: TestClient, method: str, path: str) -
 def test_an_error_storm_with_the_key_is_never_rate_limited(tmp_path: Path) -> None:
     """RATE_LIMIT throttles keyless clients per IP; an app reporting with its key
     is never throttled by its own address (errors would be lost)."""
-    app = build(tracker_config(tmp_path, RATE_LIMIT="3"))
+    app = TRACKER.app(tracker_config(tmp_path, RATE_LIMIT="3"))
     with TestClient(app) as client:
         codes = {client.post("/api/errors", json=report(), headers=AUTH).status_code}
         codes |= {

@@ -7,8 +7,12 @@ import threading
 from pathlib import Path
 
 import httpx
+from starlette.testclient import TestClient
 
-from tests.conftest import AUTH
+from error_tracker import SERVICE
+from shared.app import runtime
+from tests.conftest import AUTH, tracker_config
+from tests.contract import WriterKilled
 from tests.helpers import ServiceProcess, tracker_env, wait_until
 
 TOTAL = 2000
@@ -89,3 +93,21 @@ def test_acknowledged_errors_survive_kill_9(tmp_path: Path) -> None:
             assert again.status_code in (200, 201)
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_report_is_503_not_a_hang_when_the_writer_died(tmp_path: Path) -> None:
+    """An error reported while the database writer is dead gets 503 + Retry-After
+    (the client retries later), and nothing claims it was stored."""
+    with TestClient(SERVICE.app(tracker_config(tmp_path)), headers=AUTH) as client:
+        writer = runtime(client.app).db.writer
+
+        def explode(batch: object) -> None:
+            raise WriterKilled("simulated crash")
+
+        writer._commit = explode  # type: ignore[method-assign]
+        body = {"project": "p", "exception_type": "E", "message": "m", "traceback": ""}
+        r = client.post("/api/errors", json=body)
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert "simulated crash" in r.json()["detail"]
+        assert client.post("/api/errors", json=body).status_code == 503
+        assert client.get("/health").status_code == 503

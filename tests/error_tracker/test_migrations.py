@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from error_tracker.database import MIGRATIONS
 from shared.db import connect, migrate
 from shared.timeutil import format_iso
@@ -199,7 +199,7 @@ def make_legacy_db(path: Path) -> list[int]:
 
 def legacy_app(tmp_path: Path) -> tuple[TestClient, list[int]]:
     ids = make_legacy_db(tmp_path / "errors.db")
-    return TestClient(build(tracker_config(tmp_path)), headers=AUTH), ids
+    return TestClient(TRACKER.app(tracker_config(tmp_path)), headers=AUTH), ids
 
 
 def test_legacy_database_keeps_every_row(tmp_path: Path) -> None:
@@ -415,7 +415,7 @@ def test_partial_old_versions_migrate_forward(tmp_path: Path, version: int) -> N
         " VALUES ('f', 'p', 'E', 'm', 't')"
     )
     conn.close()
-    with TestClient(build(tracker_config(tmp_path, DATABASE_PATH=path)), headers=AUTH) as c:
+    with TestClient(TRACKER.app(tracker_config(tmp_path, DATABASE_PATH=path)), headers=AUTH) as c:
         items = c.get("/api/errors").json()["errors"]
         assert [(e["project"], e["count"], e["resolved"]) for e in items] == [("p", 1, False)]
         assert items[0]["first_seen"].endswith("Z")

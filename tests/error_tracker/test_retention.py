@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from error_tracker.database import MIGRATIONS
 from error_tracker.retention import cutoff_for, purge, retention_worker
 from shared.db import Database, connect, migrate
@@ -109,7 +109,7 @@ def test_worker_runs_once_at_start_up(tmp_path: Path) -> None:
     open_id = add_error(conn, "open", None)
     conn.close()
 
-    app = build(tracker_config(tmp_path, RETENTION_DAYS="5"))
+    app = TRACKER.app(tracker_config(tmp_path, RETENTION_DAYS="5"))
     with TestClient(app, headers=AUTH) as client:
 
         def old_gone() -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from metrics_collector import SERVICE as COLLECTOR
 from metrics_collector.aggregation import RunReport
-from metrics_collector.app import build
 from metrics_collector.config import from_env
 from shared.app import runtime
 from tests.helpers import collector_env
@@ -36,7 +36,7 @@ def make_collector(tmp_path: Path) -> Iterator[MakeClient]:
     def make(name: str = "metrics", **env: str) -> TestClient:
         directory = tmp_path / name
         directory.mkdir()
-        client = TestClient(build(from_env(collector_env(directory, **env))), headers=AUTH)
+        client = TestClient(COLLECTOR.app(from_env(collector_env(directory, **env))), headers=AUTH)
         client.__enter__()
         clients.append(client)
         return client

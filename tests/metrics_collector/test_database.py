@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from metrics_collector.app import build
+from metrics_collector import SERVICE as COLLECTOR
 from metrics_collector.config import from_env
 from metrics_collector.database import MIGRATIONS
 from shared.db import connect, migrate
@@ -109,7 +109,7 @@ def test_a_version_6_database_opens_keeps_its_rows_and_carries_on(tmp_path: Path
     conn.close()
 
     config = from_env(collector_env(tmp_path))
-    with TestClient(build(config), headers=AUTH) as client:
+    with TestClient(COLLECTOR.app(config), headers=AUTH) as client:
         assert sql(client, "SELECT value FROM _meta WHERE key = 'schema_version'") == [
             (str(len(MIGRATIONS)),)
         ]

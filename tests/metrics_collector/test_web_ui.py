@@ -400,10 +400,10 @@ def test_phone_layout_fits(service: ServiceProcess, phone_page: Page) -> None:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    from metrics_collector.app import build
+    from metrics_collector import SERVICE as COLLECTOR
     from metrics_collector.config import from_env
 
-    with TestClient(build(from_env(collector_env(tmp_path)))) as test_client:
+    with TestClient(COLLECTOR.app(from_env(collector_env(tmp_path)))) as test_client:
         yield test_client
 
 

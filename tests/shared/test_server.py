@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from error_tracker.app import build
+from error_tracker import SERVICE as TRACKER
 from shared.server import redact
 from tests.conftest import AUTH, tracker_config
 from tests.helpers import ROOT, ServiceProcess, free_port, tracker_env
@@ -104,7 +104,7 @@ def test_running_service_healthcheck_sigterm_and_no_key_in_logs(tmp_path: Path) 
 
 def test_database_directory_is_created(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "errors.db"
-    with TestClient(build(tracker_config(tmp_path, DATABASE_PATH=str(path)))) as client:
+    with TestClient(TRACKER.app(tracker_config(tmp_path, DATABASE_PATH=str(path)))) as client:
         assert client.get("/health").json() == {"status": "ok"}
     assert path.exists()
 
