@@ -37,15 +37,12 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-from collections import deque
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from shared.logs import spawn
+from shared.workers import QueueWorker
 
 if TYPE_CHECKING:
     from error_tracker.config import TrackerSettings
@@ -256,21 +253,28 @@ class _Failed(Exception):
 
 
 class Alerter:
-    """Queues alerts from the event loop; one thread mails them in batches."""
+    """Queues alerts from the event loop; a QueueWorker thread mails them in batches."""
 
     def __init__(self, config: TrackerSettings, *, queue_size: int | None = None) -> None:
         self.config = config
-        self._queue_size = queue_size or QUEUE_SIZE
-        self._items: deque[Alert] = deque()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._overflowing = False
-        self._thread: threading.Thread | None = None
         self._active: smtplib.SMTP | None = None
         self._tls: ssl.SSLContext | None = None
+        self._worker: QueueWorker[_Pending] = QueueWorker(
+            "alert-sender",
+            self._attempt,
+            noun="alert",
+            target=lambda: self.address,
+            max_items=queue_size or QUEUE_SIZE,
+            max_batch=BATCH_MAX,
+            window=BATCH_WINDOW,
+            backoff_min=BACKOFF_MIN,
+            backoff_max=BACKOFF_MAX,
+            stop_grace=STOP_GRACE,
+            interrupt=self._abort,
+            logger=log,
+        )
         #: Counters for operators and tests.
         self.sent = 0
-        self.dropped = 0  # queue full
         self.failed = 0  # given up after errors or refused by the server
         self.connections = 0
 
@@ -281,6 +285,11 @@ class Alerter:
     @property
     def address(self) -> str:
         return f"{self.config.smtp_host}:{self.config.smtp_port}"
+
+    @property
+    def dropped(self) -> int:
+        """Alerts dropped because the queue was full."""
+        return self._worker.dropped
 
     def missing(self) -> str:
         return ", ".join(
@@ -293,30 +302,15 @@ class Alerter:
         )
 
     def pending(self) -> int:
-        with self._cond:
-            return len(self._items)
+        return self._worker.pending()
 
     # -- called on the event loop --
 
     def notify(self, alert: Alert) -> None:
         """Queue an alert; never blocks, never raises."""
         try:
-            if not self.enabled:
-                return
-            with self._cond:
-                if len(self._items) >= self._queue_size:
-                    self.dropped += 1
-                    if not self._overflowing:
-                        self._overflowing = True
-                        log.warning(
-                            "alert queue full (%d waiting for %s): dropping new alerts"
-                            " until the sender catches up",
-                            len(self._items),
-                            self.address,
-                        )
-                    return
-                self._items.append(alert)
-                self._cond.notify()
+            if self.enabled:
+                self._worker.put(_Pending(alert))
         except Exception:  # noqa: BLE001 - an alert must never fail ingestion
             log.exception("could not queue alert")
 
@@ -327,24 +321,13 @@ class Alerter:
     # -- lifecycle (a shared.app Worker) --
 
     def start(self) -> None:
-        if not self.enabled or self._thread is not None:
+        if not self.enabled:
             return
         self._tls = tls_context(self.config.smtp_ca_file)
-        self._stopping = False
-        self._thread = spawn(self._run, "alert-sender")
+        self._worker.start()
 
     def stop(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        thread.join(STOP_GRACE)
-        if thread.is_alive():
-            self._abort()
-            thread.join(1.0)
-        self._thread = None
+        self._worker.stop()
 
     def _abort(self) -> None:
         """Unblock a sender stuck waiting on a silent server (called from stop)."""
@@ -356,53 +339,10 @@ class Alerter:
 
     # -- the sender thread --
 
-    def _run(self) -> None:
-        retry: list[_Pending] = []
-        backoff = 0.0
-        while True:
-            carried = len(retry)
-            with self._cond:
-                self._cond.wait_for(partial(self._has_work, carried))
-                if self._stopping:
-                    break
-                if backoff:
-                    if self._cond.wait_for(lambda: self._stopping, timeout=backoff):
-                        break
-                else:
-                    self._cond.wait_for(partial(self._batch_full, carried), timeout=BATCH_WINDOW)
-                batch = retry + self._take(BATCH_MAX - carried)
-            retry, ok = self._attempt(batch)
-            backoff = 0.0 if ok else min(BACKOFF_MAX, max(BACKOFF_MIN, backoff * 2))
-        # Shutting down: one last try at what is left, unless the server is failing.
-        with self._cond:
-            batch = retry + self._take(BATCH_MAX - len(retry))
-        if batch and not backoff:
-            retry, _ok = self._attempt(batch)
-        else:
-            retry = batch
-        with self._cond:
-            left = len(retry) + len(self._items)
-        if left:
-            log.warning("%d alert email(s) to %s not sent before shutdown", left, self.address)
-
-    def _has_work(self, carried: int) -> bool:
-        return self._stopping or bool(self._items) or carried > 0
-
-    def _batch_full(self, carried: int) -> bool:
-        return self._stopping or len(self._items) + carried >= BATCH_MAX
-
-    def _take(self, n: int) -> list[_Pending]:
-        """Pop up to n queued alerts (caller holds the lock)."""
-        out: list[_Pending] = []
-        while self._items and len(out) < n:
-            out.append(_Pending(self._items.popleft()))
-        if not self._items and self._overflowing:
-            self._overflowing = False
-            log.info("alert queue drained; %d alert(s) were dropped so far", self.dropped)
-        return out
-
     def _attempt(self, batch: list[_Pending]) -> tuple[list[_Pending], bool]:
-        """Send a batch over one connection; return what to retry and whether it went."""
+        """Send a batch over one connection; return what to retry and whether it went.
+
+        Runs on the QueueWorker's thread, which backs off after a failure."""
         try:
             done, failure = self._send_batch(batch)
         except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug

@@ -6,11 +6,13 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from error_tracker import SERVICE as TRACKER
+from error_tracker import retention
 from error_tracker.database import MIGRATIONS
-from error_tracker.retention import cutoff_for, purge, retention_worker
+from error_tracker.retention import cutoff_for, purge, purge_all, retention_worker
 from shared.db import Database, connect, migrate
 from shared.timeutil import format_iso
 from tests.conftest import AUTH, tracker_config
@@ -158,3 +160,27 @@ def test_retention_of_a_million_days_keeps_everything_without_failing() -> None:
     """`RETENTION_DAYS=1000000` ("keep forever") reaches past year 1: nothing is older."""
     assert cutoff_for(1_000_000) == "0001-01-01T00:00:00Z"
     assert cutoff_for(999_999_999) == "0001-01-01T00:00:00Z"
+
+
+def test_a_big_purge_runs_in_short_jobs_that_writes_interleave_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,200 old groups go in jobs of CHUNK, so a report waits behind one chunk, not all."""
+    db = Database(str(tmp_path / "errors.db"), MIGRATIONS)
+    try:
+        db.write_sync(lambda conn: [add_error(conn, f"old-{i}", days_ago(30)) for i in range(1200)])
+        jobs_before = db.writer.jobs
+        left_after_each: list[int] = []
+        original = retention.purge
+
+        def purge_and_look(conn: sqlite3.Connection, cutoff: str) -> int:
+            done = original(conn, cutoff)
+            left_after_each.append(conn.execute("SELECT count(*) FROM errors").fetchone()[0])
+            return done
+
+        monkeypatch.setattr(retention, "purge", purge_and_look)
+        assert purge_all(db, cutoff_for(5, NOW)) == 1200
+        assert db.writer.jobs - jobs_before == 3  # three commits, not one long one
+        assert left_after_each == [700, 200, 0]
+    finally:
+        db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -141,3 +142,33 @@ def test_log_lines_never_carry_a_key_wherever_it_appears(
     assert "GET /api/errors?api_key=[redacted] answered 200" in err
     assert "fetching /api/x?api_key=[redacted]" in err
     assert "ValueError: bad url /api/x?api_key=[redacted]" in err
+
+
+def test_a_busy_port_is_one_line_naming_what_to_change(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run_module(env={**tracker_env(tmp_path), "HOST": "127.0.0.1", "PORT": str(port)})
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert "in use" in lines[0] and "PORT" in lines[0]
+
+        stack = subprocess.run(
+            [sys.executable, "-m", "shared.stack"],
+            env={
+                **os.environ,
+                "MONLIGHT_BASE_PORT": str(port),
+                "MONLIGHT_DATA_DIR": str(tmp_path / "stack"),
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert stack.returncode == 1
+    lines = stack.stderr.strip().splitlines()
+    assert len(lines) == 1, stack.stderr
+    assert "in use" in lines[0] and "MONLIGHT_BASE_PORT" in lines[0]
+    assert "Traceback" not in stack.stderr
