@@ -42,7 +42,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Literal
 
-from shared.workers import QueueWorker
+from shared.workers import QueueLimits, QueueWorker
 
 if TYPE_CHECKING:
     from error_tracker.config import TrackerSettings
@@ -264,12 +264,14 @@ class Alerter:
             self._attempt,
             noun="alert",
             target=lambda: self.address,
-            max_items=queue_size or QUEUE_SIZE,
-            max_batch=BATCH_MAX,
-            window=BATCH_WINDOW,
-            backoff_min=BACKOFF_MIN,
-            backoff_max=BACKOFF_MAX,
-            stop_grace=STOP_GRACE,
+            limits=QueueLimits(
+                max_items=queue_size or QUEUE_SIZE,
+                max_batch=BATCH_MAX,
+                window=BATCH_WINDOW,
+                backoff_min=BACKOFF_MIN,
+                backoff_max=BACKOFF_MAX,
+                stop_grace=STOP_GRACE,
+            ),
             interrupt=self._abort,
             logger=log,
         )

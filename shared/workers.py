@@ -10,6 +10,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
@@ -73,6 +74,18 @@ class PeriodicWorker:
             self.runs += 1
 
 
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """How much a QueueWorker holds, gathers and waits (see QueueWorker)."""
+
+    max_items: int = 1000
+    max_batch: int = 50
+    window: float = 0.2
+    backoff_min: float = 1.0
+    backoff_max: float = 60.0
+    stop_grace: float = 3.0
+
+
 class QueueWorker(Generic[T]):
     """A bounded queue filled from the event loop, drained in batches by one thread.
 
@@ -95,12 +108,7 @@ class QueueWorker(Generic[T]):
         *,
         noun: str,
         target: Callable[[], str],
-        max_items: int = 1000,
-        max_batch: int = 50,
-        window: float = 0.2,
-        backoff_min: float = 1.0,
-        backoff_max: float = 60.0,
-        stop_grace: float = 3.0,
+        limits: QueueLimits = QueueLimits(),
         interrupt: Callable[[], None] | None = None,
         logger: logging.Logger = log,
     ) -> None:
@@ -108,12 +116,7 @@ class QueueWorker(Generic[T]):
         self._handle = handle
         self._noun = noun
         self._target = target
-        self._max_items = max_items
-        self._max_batch = max_batch
-        self._window = window
-        self._backoff_min = backoff_min
-        self._backoff_max = backoff_max
-        self._stop_grace = stop_grace
+        self.limits = limits
         self._interrupt = interrupt
         self._log = logger
         self._items: deque[T] = deque()
@@ -131,7 +134,7 @@ class QueueWorker(Generic[T]):
     def put(self, item: T) -> bool:
         """Queue an item; False (and counted) when the queue is full."""
         with self._cond:
-            if len(self._items) >= self._max_items:
+            if len(self._items) >= self.limits.max_items:
                 self.dropped += 1
                 if not self._overflowing:
                     self._overflowing = True
@@ -160,7 +163,7 @@ class QueueWorker(Generic[T]):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread.join(self._stop_grace)
+        thread.join(self.limits.stop_grace)
         if thread.is_alive() and self._interrupt is not None:
             self._interrupt()
             thread.join(1.0)
@@ -170,7 +173,7 @@ class QueueWorker(Generic[T]):
         return self._stopping or bool(self._items) or carried > 0
 
     def _batch_full(self, carried: int) -> bool:
-        return self._stopping or len(self._items) + carried >= self._max_batch
+        return self._stopping or len(self._items) + carried >= self.limits.max_batch
 
     def _take(self, n: int) -> list[T]:
         """Pop up to n queued items (caller holds the lock)."""
@@ -193,6 +196,7 @@ class QueueWorker(Generic[T]):
             return [], False
 
     def _run(self) -> None:
+        limits = self.limits
         retry: list[T] = []
         backoff = 0.0
         while True:
@@ -205,13 +209,19 @@ class QueueWorker(Generic[T]):
                     if self._cond.wait_for(lambda: self._stopping, timeout=backoff):
                         break
                 else:
-                    self._cond.wait_for(partial(self._batch_full, carried), timeout=self._window)
-                batch = retry + self._take(self._max_batch - carried)
+                    self._cond.wait_for(
+                        partial(self._batch_full, carried), timeout=self.limits.window
+                    )
+                batch = retry + self._take(self.limits.max_batch - carried)
             retry, ok = self._attempt(batch)
-            backoff = 0.0 if ok else min(self._backoff_max, max(self._backoff_min, backoff * 2))
+            backoff = (
+                0.0
+                if ok
+                else min(self.limits.backoff_max, max(self.limits.backoff_min, backoff * 2))
+            )
         # Shutting down: one last try at what is left, unless the peer is failing.
         with self._cond:
-            batch = retry + self._take(self._max_batch - len(retry))
+            batch = retry + self._take(limits.max_batch - len(retry))
         if batch and not backoff:
             retry, _ok = self._attempt(batch)
         else:

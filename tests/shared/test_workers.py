@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.workers import PeriodicWorker, QueueWorker
+from shared.workers import PeriodicWorker, QueueLimits, QueueWorker
 from tests.helpers import wait_until
 
 
@@ -20,10 +20,8 @@ def test_queue_worker_batches_retries_and_drains_on_stop() -> None:
         fail_once.difference_update(retry)
         return retry, not retry
 
-    worker = QueueWorker(
-        "test-queue", handle, noun="item", target=lambda: "nowhere", max_items=5,
-        max_batch=10, window=0.05, backoff_min=0.01, backoff_max=0.02,
-    )  # fmt: skip
+    limits = QueueLimits(max_items=5, max_batch=10, window=0.05, backoff_min=0.01, backoff_max=0.02)
+    worker = QueueWorker("test-queue", handle, noun="item", target=lambda: "nowhere", limits=limits)
     worker.start()
     try:
         assert all(worker.put(i) for i in range(1, 6))
@@ -49,10 +47,8 @@ def test_queue_worker_survives_a_failing_handler() -> None:
             raise RuntimeError("bug")
         return [], True
 
-    worker = QueueWorker(
-        "test-queue", handle, noun="item", target=lambda: "nowhere", window=0.0,
-        backoff_min=0.01, backoff_max=0.01,
-    )  # fmt: skip
+    limits = QueueLimits(window=0.0, backoff_min=0.01, backoff_max=0.01)
+    worker = QueueWorker("test-queue", handle, noun="item", target=lambda: "nowhere", limits=limits)
     worker.start()
     try:
         worker.put(1)
