@@ -159,7 +159,10 @@ def check_startup_errors(
         conn.execute("INSERT INTO _meta VALUES ('schema_version', '999')")
     done = run_module(service, env={**base, "PORT": str(free_port())})
     assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr and "newer" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "database schema version 999 is newer than this release knows" in done.stderr
+    with sqlite3.connect(db) as conn:  # and left alone
+        assert conn.execute("SELECT value FROM _meta").fetchall() == [("999",)]
 
 
 def check_process(

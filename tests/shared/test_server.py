@@ -34,27 +34,6 @@ def run_module(
     )
 
 
-@pytest.mark.parametrize(
-    ("env", "named"),
-    [
-        ({"API_KEY": "k", "PORT": "abc"}, "PORT"),
-        ({"PORT": "0"}, "API_KEY"),
-        ({"API_KEY": "k", "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
-        ({"API_KEY": "k", "RATE_LIMIT": "-1"}, "RATE_LIMIT"),
-    ],
-)
-def test_bad_configuration_exits_1_with_one_line(
-    tmp_path: Path, env: dict[str, str], named: str
-) -> None:
-    done = run_module(env={**env, "DATABASE_PATH": str(tmp_path / "e.db")})
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert named in lines[0]
-    assert "Traceback" not in done.stderr and done.stdout == ""
-    assert not (tmp_path / "e.db").exists()  # nothing was started
-
-
 def test_unknown_argument_prints_usage(tmp_path: Path) -> None:
     done = run_module("--bogus", env={"API_KEY": "k"})
     assert done.returncode == 2 and "usage" in done.stderr
