@@ -18,7 +18,8 @@ from bench.service import (
     service_env,
 )
 from bench.wrk import KEEP_ALIVE, Load
-from shared.stack import MEMBERS, Member, available
+from shared.service import Service as Declared
+from shared.service import discover
 
 IDLE_MB = 40
 STACK_MB = 60
@@ -83,17 +84,17 @@ def warm_up(service: Service, base_url: str, package: str) -> None:
 
 
 @contextlib.contextmanager
-def standalone(ctx: Context, member: Member) -> Iterator[Service]:
-    scratch = ctx.scratch(member.package)
+def standalone(ctx: Context, member: Declared) -> Iterator[Service]:
+    scratch = ctx.scratch(member.name)
     port = free_port()
     env = service_env(scratch / member.db_file, port)
     env[member.key_var] = API_KEY
-    with Service(member.package, env, [port], scratch / "server.log") as service:
+    with Service(member.name, env, [port], scratch / "server.log") as service:
         yield service
 
 
-def service_rows(ctx: Context, member: Member) -> list[Row]:
-    name = member.package
+def service_rows(ctx: Context, member: Declared) -> list[Row]:
+    name = member.name
     idle_bar = [max_value(IDLE_MB, "MB")]
     rows: list[Row] = []
     with standalone(ctx, member) as service:
@@ -136,10 +137,10 @@ def service_rows(ctx: Context, member: Member) -> list[Row]:
     return rows
 
 
-def stack_rows(ctx: Context, members: list[Member], complete: bool) -> list[Row]:
+def stack_rows(ctx: Context, members: list[Declared], complete: bool) -> list[Row]:
     """`python -m shared.stack`; limited to `members` when some service cannot start."""
     scratch = ctx.scratch("stack")
-    base = free_port_block(len(MEMBERS))
+    base = free_port_block(max(m.port_offset for m in members) + 1)
     env = {
         "MONLIGHT_DATA_DIR": str(scratch),
         "MONLIGHT_BASE_PORT": str(base),
@@ -148,13 +149,13 @@ def stack_rows(ctx: Context, members: list[Member], complete: bool) -> list[Row]
         "LOG_LEVEL": "warn",
     }
     for member in members:
-        env[member.key_env] = API_KEY
+        env[member.stack_key_env] = API_KEY
     ports = [base + m.port_offset for m in members]
-    names = ", ".join(m.package for m in members)
+    names = ", ".join(m.name for m in members)
     bar = [max_value(STACK_MB, "MB")]
     module, args = "shared.stack", []
     if not complete:
-        module, args = "bench.stack_subset", [",".join(m.package for m in members)]
+        module, args = "bench.stack_subset", [",".join(m.name for m in members)]
     with Service(module, env, ports, scratch / "server.log", args) as service:
         rows = [
             Row(
@@ -166,7 +167,7 @@ def stack_rows(ctx: Context, members: list[Member], complete: bool) -> list[Row]
             )
         ]
         for member, port in zip(members, ports, strict=True):
-            warm_up(service, f"http://127.0.0.1:{port}", member.package)
+            warm_up(service, f"http://127.0.0.1:{port}", member.name)
         rows.append(
             Row(
                 "S1",
@@ -176,20 +177,20 @@ def stack_rows(ctx: Context, members: list[Member], complete: bool) -> list[Row]
                 bar=bar,
             )
         )
-    if len(members) < len(MEMBERS):
+    declared = len(discover())
+    if len(members) < declared:
         rows[0].notes.append(
-            f"measured with {len(members)} of {len(MEMBERS)} services"
+            f"measured with {len(members)} of {declared} services"
             + ("" if complete else " (the others did not start on their own)")
-            + f"; the {STACK_MB} MB bar is for all {len(MEMBERS)}"
         )
     return rows
 
 
 @benchmark("S1", "memory: RSS idle and peak per service, and the one-process stack")
 def s1(ctx: Context) -> list[Row]:
-    members = available()
+    members = discover()
     rows: list[Row] = []
-    started: list[Member] = []
+    started: list[Declared] = []
     for member in members:
         try:
             rows += service_rows(ctx, member)
@@ -197,11 +198,11 @@ def s1(ctx: Context) -> list[Row]:
         except RuntimeError as exc:
             reason = (exc.__cause__ or exc).__class__.__name__
             last = str(exc).strip().splitlines()[-1]
-            log(f"  S1 {member.package}: {exc}")
+            log(f"  S1 {member.name}: {exc}")
             rows.append(
                 Row(
                     "S1",
-                    f"RSS, {member.package}: did not start",
+                    f"RSS, {member.name}: did not start",
                     bar=[max_value(IDLE_MB, "MB")],
                     notes=[f"{reason}: {last}"],
                 )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import sys
 
 from shared import stack
+from shared.service import discover
 
 if __name__ == "__main__":
     wanted = set(sys.argv[1].split(","))
-    members = [m for m in stack.available() if m.package in wanted]
-    stack.available = lambda: members  # type: ignore[assignment]
-    sys.exit(stack.main())
+    sys.exit(stack.main([s for s in discover() if s.name in wanted]))
