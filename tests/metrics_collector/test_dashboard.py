@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from starlette.testclient import TestClient
@@ -238,7 +239,10 @@ def test_dashboard_reads_one_snapshot_while_aggregation_moves_points(
 
     def state_then_a_run(conn):  # type: ignore[no-untyped-def]
         state = real(conn)
-        assert aggregate(collector).deleted["raw"] == 1
+        # The run happens elsewhere, as the worker's would: on its own thread,
+        # reading through the pool, not inside this read's snapshot.
+        with ThreadPoolExecutor(1) as other:
+            assert other.submit(aggregate, collector).result().deleted["raw"] == 1
         return state
 
     monkeypatch.setattr(dashboard, "read_state", state_then_a_run)
