@@ -531,6 +531,7 @@ def test_hung_server_bounds_the_queue_and_shutdown(
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     monkeypatch.setattr(alerts, "QUEUE_SIZE", 50)
+    monkeypatch.setattr(alerts, "STOP_GRACE", 1.0)  # the bound under test, kept short
     silent = SilentServer()
     try:
         with tracker(tmp_path, silent.port, SMTP_TIMEOUT="60") as client:
