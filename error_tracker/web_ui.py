@@ -11,10 +11,7 @@ prefix. Shell, serving, caching and security headers are the house ones
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-
-from starlette.routing import BaseRoute
 
 from shared.web_ui import UI as WebUI
 from shared.web_ui import Page
@@ -39,8 +36,3 @@ UI = WebUI(
         ),
     ),
 )
-
-
-def routes(directory: Path = STATIC_DIR) -> list[BaseRoute]:
-    """The UI's routes (`directory`: another static folder, for tests)."""
-    return replace(UI, static_dir=directory).routes()

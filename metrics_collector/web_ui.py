@@ -12,10 +12,7 @@ rates values exactly as the API does.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
-
-from starlette.routing import BaseRoute
 
 from metrics_collector.dashboard import SHORT
 from metrics_collector.stats import VITALS
@@ -52,8 +49,3 @@ UI = WebUI(
     ),
     data={"vitals": vitals_json()},
 )
-
-
-def routes(directory: Path = STATIC_DIR) -> list[BaseRoute]:
-    """The UI's routes (`directory`: another static folder, for tests)."""
-    return replace(UI, static_dir=directory).routes()
