@@ -7,6 +7,8 @@ them over a throwaway service declared in a temp package.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sqlite3
 import subprocess
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from starlette.routing import Route
@@ -22,6 +25,7 @@ from starlette.testclient import TestClient
 from shared import config_docs
 from shared.app import runtime
 from shared.db import WriterDead
+from shared.server import healthcheck
 from shared.service import Service
 from tests.helpers import ROOT, ServiceProcess, free_port
 
@@ -147,10 +151,13 @@ def check_startup_errors(
         ({**base, "TRUSTED_PROXIES": "not-a-network"}, "TRUSTED_PROXIES"),
     ]
     for env, named in cases:
-        done = run_module(service, env=env)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 1 and len(lines) == 1, done.stderr
-        assert named in lines[0] and "Traceback" not in done.stderr
+        # In-process: the same `main()` that `python -m` runs, minus an interpreter start.
+        stderr = io.StringIO()
+        with mock.patch.dict(os.environ, env, clear=True), contextlib.redirect_stderr(stderr):
+            code = service.main([])
+        lines = stderr.getvalue().strip().splitlines()
+        assert code == 1 and len(lines) == 1, stderr.getvalue()
+        assert named in lines[0] and lines[0].startswith(f"{service.name}: ")
     assert not db.exists()
 
     db.parent.mkdir(parents=True)
@@ -179,8 +186,10 @@ def check_process(
         assert f"[{service.name}]" in proc.log()  # log lines name their service
     finally:
         assert proc.stop() == 0
-    done = run_module(service, "--healthcheck", env={"PORT": str(proc.port), **extra})
-    assert done.returncode == 1 and "unhealthy" in done.stdout
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert healthcheck({"PORT": str(proc.port)}) == 1
+    assert "unhealthy" in stdout.getvalue()
 
 
 def check_config_docs(service: Service[Any, Any]) -> None:
