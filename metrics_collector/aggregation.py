@@ -48,7 +48,13 @@ from metrics_collector import retention
 from metrics_collector.config import CollectorSettings
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
-from metrics_collector.stats import Stats, rollup, summarize, weighted_percentile_sql
+from metrics_collector.stats import (
+    SQL_SUM,
+    Stats,
+    rollup,
+    summarize,
+    weighted_percentile_sql,
+)
 from shared.bulk import BulkInsert
 from shared.db import Database
 from shared.timeutil import HOUR, MINUTE, floor_epoch, from_epoch, hour_of, shift
@@ -238,8 +244,8 @@ def merge_minute(
 #: Hour percentiles: the count-weighted mean of the minutes' (exact when all minutes agree).
 _ROLLUP_HOUR = f"""
 INSERT INTO metrics_aggregated ({AGG_COLUMNS})
-SELECT ?, 'hour', name, labels, sum(count), sum(sum), min(min), max(max),
-       coalesce(sum(sum) / sum(count), 0),
+SELECT ?, 'hour', name, labels, sum(count), {SQL_SUM.format(column="sum")}, min(min), max(max),
+       coalesce({SQL_SUM.format(column="sum")} / sum(count), 0),
        {weighted_percentile_sql("p50")},
        {weighted_percentile_sql("p95")},
        {weighted_percentile_sql("p99")},

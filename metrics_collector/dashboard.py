@@ -27,7 +27,7 @@ from metrics_collector.query import (
     resolve_resolution,
     snapshot,
 )
-from metrics_collector.stats import VITALS, rate
+from metrics_collector.stats import SQL_SUM, VITALS, rate
 from shared.timeutil import HOUR, hour_of, minute_of
 from shared.validate import query_duration, query_optional
 
@@ -113,13 +113,14 @@ def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any]
     for seg in scope.segments:
         if seg.tier == "raw":
             sql = (
-                "SELECT name, type, count(*), sum(value) FROM metrics_raw"
+                f"SELECT name, type, count(*), {SQL_SUM.format(column='value')} FROM metrics_raw"
                 f" WHERE timestamp >= ? AND timestamp < ?{where} GROUP BY name, type"
             )
             params: tuple[Any, ...] = (seg.start, seg.end, *args)
         else:
             sql = (
-                "SELECT name, type, sum(count), sum(sum) FROM metrics_aggregated"
+                f"SELECT name, type, sum(count), {SQL_SUM.format(column='sum')}"
+                " FROM metrics_aggregated"
                 f" WHERE resolution = ? AND bucket >= ? AND bucket < ?{where}"
                 " GROUP BY name, type"
             )
@@ -169,7 +170,8 @@ def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]
                 )
             continue
         out += conn.execute(
-            f"SELECT bucket, name, {page}, sum(count), sum(sum), sum(n_good), sum(n_poor),"
+            f"SELECT bucket, name, {page}, sum(count), {SQL_SUM.format(column='sum')},"
+            " sum(n_good), sum(n_poor),"
             " sum(CASE WHEN n_good IS NOT NULL AND n_poor IS NOT NULL THEN count END)"
             f" FROM metrics_aggregated WHERE name IN ({marks}) AND resolution = ?"
             f" AND bucket >= ? AND bucket < ? AND {source} = 'browser'{where}"

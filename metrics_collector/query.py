@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
 from metrics_collector.stats import (
+    SQL_SUM,
     Part,
     merge_parts,
     part_json,
@@ -195,7 +196,9 @@ def make_scope(
 
 #: One query-answer bucket per row, already merged across series (a Part).
 _AGG_SELECT = (
-    "SELECT {bucket}, sum(count), sum(sum), min(min), max(max), "
+    "SELECT {bucket}, sum(count), "
+    + SQL_SUM.format(column="sum")
+    + ", min(min), max(max), "
     + ", ".join(percentile_part_sql(p) for p in ("p50", "p95", "p99"))
     + " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ?"
     " AND bucket < ?"

@@ -34,18 +34,32 @@ def nearest_rank(sorted_values: Sequence[float], p: int) -> float:
     return sorted_values[min(max(index, 0), n - 1)]
 
 
+#: SQL for a sum of sums that is never NULL: SQLite turns +inf + -inf into
+#: NaN and NaN into NULL; an undefined sum is stored and shown as +inf (the
+#: API writes every non-finite number as null).
+SQL_SUM = "coalesce(sum({column}), 9e999)"
+
+
 def total(values: Iterable[float]) -> float:
-    """Correctly rounded sum, order-independent (so recomputation is exact).
+    """Correctly rounded sum, order-independent (so recomputation is exact); never raises.
 
     fsum raises when a partial sum overflows even if the result would not
     (1.7e308 + 1.7e308 − 1.7e308); then sum scaled down and back up, which
-    gives ±inf only when the true sum is out of range.
+    gives ±inf only when the true sum is out of range. Sums that already
+    overflowed (±inf) add as floats do, except that +inf and −inf together
+    are undefined: +inf, like SQL_SUM, never NaN (SQLite cannot store it).
     """
     items = values if isinstance(values, list) else list(values)
     try:
         return math.fsum(items)
     except OverflowError:
-        return math.ldexp(math.fsum(math.ldexp(v, -64) for v in items), 64)
+        scaled = math.fsum(math.ldexp(v, -64) for v in items)
+        try:
+            return math.ldexp(scaled, 64)
+        except OverflowError:
+            return math.copysign(math.inf, scaled)
+    except ValueError:  # -inf + inf
+        return math.inf
 
 
 def rate(value: float, thresholds: tuple[float, float]) -> str:

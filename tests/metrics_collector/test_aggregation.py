@@ -347,3 +347,52 @@ def test_aggregated_values_stay_finite(collector: TestClient) -> None:
     (row,) = agg_rows(collector, "minute")
     assert row[5] == 3 and all(math.isfinite(v) for v in row[6:9])
     assert row[6] == 1.7e308
+
+
+def test_a_sum_beyond_the_double_range_never_stops_aggregation(collector: TestClient) -> None:
+    """Two 1e308 gauges in one past minute: the sum is +inf (shown as null), the
+    other series, the next runs, retention, the hour roll-up and queries go on."""
+    post(
+        collector,
+        [
+            point("huge", "gauge", 1e308, timestamp=minutes_ago(70)),
+            point("huge", "gauge", 1e308, timestamp=minutes_ago(70, 5)),
+            point("fine", "counter", 1, timestamp=minutes_ago(70)),
+        ],
+    )
+    assert collector.get("/api/metrics", params={"name": "huge", "period": "2h"}).status_code == 200
+    report = aggregate(collector)
+    assert report.minutes >= 1 and report.hours >= 1
+    rows = {r[1]: r for r in agg_rows(collector, "minute")}
+    assert rows["fine"][5:7] == (1, 1.0)
+    assert rows["huge"][5] == 2 and rows["huge"][6] == math.inf
+    hours = {r[1]: r for r in agg_rows(collector, "hour")}
+    assert hours["huge"][6] == math.inf and hours["fine"][6] == 1.0
+    answer = collector.get("/api/metrics", params={"name": "huge", "period": "2h"})
+    assert answer.status_code == 200
+    (bucket,) = [b for b in answer.json()["data"] if b["count"]]
+    assert bucket["sum"] is None and bucket["avg"] is None and bucket["max"] == 1e308
+    assert aggregate(collector).minutes == 0  # nothing left dirty, nothing stuck
+    assert collector.get("/health").json()["status"] == "ok"
+
+
+def test_opposite_infinite_sums_merge_to_null_not_a_500(collector: TestClient) -> None:
+    """+inf and -inf series in one hour: merged sums are undefined (null), never NULL → 500."""
+
+    def two(labels: dict[str, str], value: float, ago: int) -> list[dict]:
+        at = minutes_ago(ago)
+        return [point("swing", "gauge", value, labels=labels, timestamp=at)] * 2
+
+    # Minute sums +inf (up) and -inf (down); "down" also goes +inf a minute later,
+    # so its own hour row adds -inf and +inf.
+    up, down = {"s": "up"}, {"s": "down"}
+    post(collector, two(up, 1.7e308, 70) + two(down, -1.7e308, 70) + two(down, 1.7e308, 69))
+    aggregate(collector)
+    for params in ({"period": "2h"}, {"period": "2h", "resolution": "hour"}, {"period": "7d"}):
+        r = collector.get("/api/metrics", params={"name": "swing", **params})
+        assert r.status_code == 200, r.text
+        sums = [b["sum"] for b in r.json()["data"] if b["count"]]
+        assert sums and set(sums) == {None}
+    dash = collector.get("/api/dashboard", params={"period": "7d"})
+    assert dash.status_code == 200, dash.text
+    assert dash.json()["top_metrics"][0]["total"] is None
