@@ -52,12 +52,33 @@ def string_field(
     return value
 
 
+#: Deepest JSON a stored field may be: well inside the 254 levels orjson writes,
+#: with room for the response that wraps it (`{"occurrences": [{"extra": …}]}`).
+MAX_JSON_DEPTH = 128
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when objects/arrays nest more than `limit` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def object_field(data: dict[str, Any], field: str, prefix: str = "") -> dict[str, Any] | None:
     value = data.get(field)
     if value is None:
         return None
     if not isinstance(value, dict):
         raise BadRequest(f"Field '{prefix}{field}' must be an object")
+    if json_depth_exceeds(value):
+        raise BadRequest(
+            f"Field '{prefix}{field}' is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+        )
     return value
 
 

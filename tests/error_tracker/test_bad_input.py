@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from error_tracker import SERVICE as TRACKER
 from shared.app import runtime
+from shared.validate import MAX_JSON_DEPTH
 from tests.conftest import AUTH, tracker_config
 from tests.error_tracker.conftest import at_line, report, row_counts
 from tests.helpers import ServiceProcess, tracker_env
@@ -143,13 +144,33 @@ def test_deeply_nested_extra_is_400(seeded: TestClient) -> None:
     rejected(seeded, "extra", content=body)
 
 
-def test_moderately_nested_extra_round_trips(tracker: TestClient) -> None:
+def nested_extra(levels: int) -> Any:
     nested: Any = "leaf"
-    for _ in range(100):
-        nested = {"a": nested}
+    for i in range(levels):
+        nested = {"a": nested} if i % 2 else [nested]
+    return nested
+
+
+def test_moderately_nested_extra_round_trips(tracker: TestClient) -> None:
+    nested = {"a": nested_extra(MAX_JSON_DEPTH - 1)}  # exactly the limit
     r = tracker.post("/api/errors", content=orjson.dumps(report(extra=nested)))
     assert r.status_code == 201
-    assert tracker.get(f"/api/errors/{r.json()['id']}").json()["occurrences"][0]["extra"] == nested
+    detail = tracker.get(f"/api/errors/{r.json()['id']}")
+    assert detail.status_code == 200
+    assert detail.json()["occurrences"][0]["extra"] == nested
+
+
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH + 1, 251, 252, 253])
+def test_extra_nested_past_the_limit_is_400_and_the_group_stays_readable(
+    tracker: TestClient, levels: int
+) -> None:
+    """orjson could store 252-254 levels but the detail response then broke (500)."""
+    first = tracker.post("/api/errors", json=report())
+    head = orjson.dumps(report())[:-1]  # written by hand: orjson would refuse to write it
+    extra = b'{"a": ' + b"[" * (levels - 1) + b"1" + b"]" * (levels - 1) + b"}"
+    r = tracker.post("/api/errors", content=head + b', "extra": ' + extra + b"}")
+    assert r.status_code == 400 and "extra" in r.json()["detail"]
+    assert tracker.get(f"/api/errors/{first.json()['id']}").status_code == 200
 
 
 def test_two_mib_body_is_413(seeded: TestClient) -> None:
