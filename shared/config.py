@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from shared.db import DEFAULT_SYNCHRONOUS, SYNCHRONOUS_LEVELS
 from shared.middleware import parse_trusted_proxies
+from shared.validate import ascii_int
 
 LOG_LEVELS = ("error", "warn", "info", "debug")
 
@@ -24,7 +25,7 @@ class ConfigError(Exception):
 
 def parse_int(raw: str) -> int:
     try:
-        return int(raw.strip(), 10)
+        return ascii_int(raw.strip())
     except ValueError:
         raise ValueError("expected an integer") from None
 

@@ -82,6 +82,20 @@ def object_field(data: dict[str, Any], field: str, prefix: str = "") -> dict[str
     return value
 
 
+_ASCII_INT = re.compile(r"[+-]?[0-9]{1,40}")
+
+
+def ascii_int(text: str) -> int:
+    """An integer in plain ASCII digits; ValueError for `5_0`, `５`, ` 5`, `1e3`.
+
+    Python's int() also takes underscores and any Unicode digit, which no
+    client means and which would let odd spellings through caches and logs.
+    """
+    if _ASCII_INT.fullmatch(text) is None:
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
 #: Query integers are clamped to SQLite's INTEGER range instead of failing there.
 QUERY_INT_MAX = 2**63 - 1
 
@@ -97,7 +111,7 @@ def query_int(
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw, 10)
+        value = ascii_int(raw)
     except ValueError:
         raise BadRequest(f"Query parameter '{name}' must be an integer") from None
     if value < minimum:

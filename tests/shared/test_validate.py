@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 from starlette.datastructures import QueryParams
+from starlette.testclient import TestClient
 
+from error_tracker.config import from_env
+from shared.config import ConfigError
 from shared.responses import BadRequest
-from shared.validate import parse_duration, query_duration, query_optional, query_required
+from shared.validate import (
+    ascii_int,
+    parse_duration,
+    query_duration,
+    query_optional,
+    query_required,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +58,20 @@ def test_required_and_optional_strings() -> None:
         query_required(QueryParams("name=abcd"), "name", max_len=3)
     assert query_optional(QueryParams("project="), "project") is None
     assert query_optional(QueryParams("project=p"), "project") == "p"
+
+
+@pytest.mark.parametrize("raw", ["5_0", "\u0665", "\uff11", "1e3", " 5", "0x10", "5.0", ""])
+def test_integers_are_plain_ascii_digits(raw: str) -> None:
+    """int() takes `5_0` and any Unicode digit; no client means those."""
+    with pytest.raises(ValueError):
+        ascii_int(raw)
+
+
+def test_query_and_config_integers_refuse_lenient_spellings(tracker: TestClient) -> None:
+    for raw in ("5_0", "\u0665"):
+        r = tracker.get("/api/errors", params={"limit": raw})
+        assert r.status_code == 400 and "limit" in r.json()["detail"]
+    assert tracker.get("/api/errors", params={"limit": "+5"}).status_code == 200
+    with pytest.raises(ConfigError, match="PORT"):
+        from_env({"API_KEY": "k", "PORT": "8_000"})
+    assert from_env({"API_KEY": "k", "PORT": " 8000 "}).port == 8000
