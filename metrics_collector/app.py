@@ -3,6 +3,7 @@ and the one declaration of the service (`SERVICE`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from metrics_collector.aggregation import Aggregator
 from metrics_collector.config import CollectorSettings
 from metrics_collector.dashboard import dashboard, parse_dashboard_query
 from metrics_collector.database import MIGRATIONS
-from metrics_collector.ingestion import MAX_PROJECT, Catalog, parse_batch, store
+from metrics_collector.ingestion import MAX_PROJECT, Catalog, parse_batch, store, window_at
 from metrics_collector.query import (
     health_figures,
     list_names,
@@ -49,7 +50,8 @@ class Collector(Context[CollectorSettings]):
 
 async def post_metrics(request: Request) -> Response:
     collector = Collector.of(request)
-    batch = parse_batch(await request.body())
+    window = window_at(time.time(), collector.settings.retention_hourly)
+    batch = parse_batch(await request.body(), window)
     catalog = collector.catalog
     known = catalog.known
     added = await collector.db.write(lambda conn: store(conn, batch, known))

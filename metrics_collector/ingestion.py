@@ -22,7 +22,7 @@ import orjson
 
 from shared.bulk import BulkInsert
 from shared.responses import BadRequest
-from shared.timeutil import minute_of, now_iso, to_iso
+from shared.timeutil import HOUR, floor_epoch, from_epoch, minute_of, now_iso, to_iso
 from shared.validate import parse_json
 
 TYPES = frozenset(("counter", "histogram", "gauge"))
@@ -84,8 +84,31 @@ def normalise_timestamp(text: Any) -> str:
     return to_iso(text)
 
 
-def parse_batch(body: bytes) -> Batch:
-    """Validate every point; BadRequest names the first bad index and field."""
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The timestamps a point may carry, as canonical text (string order is time order).
+
+    Older than `oldest` the hour tier has already been purged: the point would
+    be accepted and then deleted unseen. Newer than `newest` (an hour ahead)
+    it would sit raw and "dirty" until its time came, maybe forever.
+    """
+
+    oldest: str
+    newest: str
+    retention: str  # how `oldest` came about, for the 400
+
+
+def window_at(now: float, retention_hourly_days: int) -> Window:
+    oldest = floor_epoch(now - retention_hourly_days * 86_400, HOUR)
+    return Window(oldest, from_epoch(now + HOUR), f"RETENTION_HOURLY={retention_hourly_days} days")
+
+
+def parse_batch(body: bytes, window: Window | None = None) -> Batch:
+    """Validate every point; BadRequest names the first bad index and field.
+
+    With a `window`, timestamps outside it are refused (tools that seed past
+    data on purpose call it without one).
+    """
     data = parse_json(body)
     if data.__class__ is not list:
         raise BadRequest("Request body must be a JSON array of metric points")
@@ -142,9 +165,12 @@ def parse_batch(body: bytes) -> Batch:
             stored = stamps.get(ts) if ts.__class__ is str else None
             if stored is None:
                 try:
-                    stored = stamps[ts] = normalise_timestamp(ts)
+                    stored = normalise_timestamp(ts)
                 except ValueError:
                     raise BadRequest(f"points[{i}].timestamp must be {_TS_HINT}") from None
+                if window is not None:
+                    check_window(i, stored, window)
+                stamps[ts] = stored
             ts = stored
         extend((ts, name, labels, value, kind, project))
         add((name, kind, project or ""))
@@ -152,6 +178,19 @@ def parse_batch(body: bytes) -> Batch:
     if used_now:
         minutes.add(minute_of(now))
     return Batch(values, n, series, minute_of(now), sorted(minutes))
+
+
+def check_window(i: int, stored: str, window: Window) -> None:
+    if stored > window.newest:
+        raise BadRequest(
+            f"points[{i}].timestamp is more than 1 hour ahead of the server clock"
+            f" ({stored}); check the sender's clock"
+        )
+    if stored < window.oldest:
+        raise BadRequest(
+            f"points[{i}].timestamp ({stored}) is older than anything kept"
+            f" ({window.retention}): it could never be shown"
+        )
 
 
 class Catalog:

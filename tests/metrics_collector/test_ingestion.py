@@ -9,9 +9,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.metrics_collector.conftest import (
+    MakeClient,
     agg_rows,
     aggregate,
     count,
+    iso,
     minutes_ago,
     point,
     post,
@@ -47,15 +49,19 @@ def test_missing_timestamp_means_server_time(collector: TestClient) -> None:
     assert before <= stored <= after
 
 
+#: A day inside every retention tier (points older than the hour tier are refused).
+DAY = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 2 * 86_400))
+
+
 @pytest.mark.parametrize(
     ("sent", "stored"),
     [
-        ("2026-01-01T12:00:00Z", "2026-01-01T12:00:00Z"),
-        ("2026-01-01T12:00:00.123456Z", "2026-01-01T12:00:00Z"),
-        ("2026-01-01T14:30:00+02:00", "2026-01-01T12:30:00Z"),
-        ("2026-01-01T07:00:00.5-05:00", "2026-01-01T12:00:00Z"),
-        ("2026-01-01T12:00:00", "2026-01-01T12:00:00Z"),
-        ("2026-01-01T12:00:00+00:00", "2026-01-01T12:00:00Z"),
+        (f"{DAY}T12:00:00Z", f"{DAY}T12:00:00Z"),
+        (f"{DAY}T12:00:00.123456Z", f"{DAY}T12:00:00Z"),
+        (f"{DAY}T14:30:00+02:00", f"{DAY}T12:30:00Z"),
+        (f"{DAY}T07:00:00.5-05:00", f"{DAY}T12:00:00Z"),
+        (f"{DAY}T12:00:00", f"{DAY}T12:00:00Z"),
+        (f"{DAY}T12:00:00+00:00", f"{DAY}T12:00:00Z"),
     ],
 )
 def test_timestamps_are_normalised_to_utc(collector: TestClient, sent: str, stored: str) -> None:
@@ -121,7 +127,7 @@ def test_empty_project_means_none(collector: TestClient) -> None:
     assert collector.get("/api/projects").json() == {"projects": []}
 
 
-GOOD = point(timestamp="2026-01-01T00:00:00Z")
+GOOD = point(timestamp=f"{DAY}T00:00:00Z")
 BAD_BODIES = [
     pytest.param(b'{"name": "a", "type": "counter", "value": 1}', "JSON array", id="object"),
     pytest.param(b"[]", "1 to 1000 points (got 0)", id="empty"),
@@ -238,3 +244,30 @@ def test_labels_nested_too_deep_to_store_are_400_naming_the_point(collector: Tes
     assert r.status_code == 400, r.text
     assert "points[1].labels" in r.json()["detail"]
     assert count(collector) == 1
+
+
+def test_points_from_too_far_ahead_or_too_long_ago_are_refused_not_lost(
+    collector: TestClient,
+) -> None:
+    """9999-12-31 stayed raw and "dirty" forever; a point older than the hour tier got
+    202 and was purged unseen. Both are now a 400 naming the point; nothing is stored."""
+    ahead = iso(time.time() + 3600 + 120)
+    old = iso(time.time() - 31 * 86_400)
+    for bad in ("9999-12-31T23:59:59Z", ahead, old, "1970-01-01T00:00:00Z"):
+        r = collector.post("/api/metrics", json=[point(), point(timestamp=bad)])
+        assert r.status_code == 400, bad
+        assert r.json()["detail"].startswith("points[1].timestamp"), r.text
+    assert count(collector) == 0
+    # Just inside both ends is fine.
+    post(
+        collector,
+        [point(timestamp=iso(time.time() + 3500)), point(timestamp=iso(time.time() - 29 * 86_400))],
+    )
+    assert count(collector) == 2
+
+
+def test_the_oldest_accepted_point_follows_retention_hourly(make_collector: MakeClient) -> None:
+    short = make_collector(RETENTION_HOURLY="2")
+    r = short.post("/api/metrics", json=[point(timestamp=iso(time.time() - 3 * 86_400))])
+    assert r.status_code == 400 and "RETENTION_HOURLY=2" in r.json()["detail"]
+    post(short, [point(timestamp=iso(time.time() - 86_400))])
