@@ -51,6 +51,9 @@ log = logging.getLogger("monlight.error_tracker.alerts")
 
 #: Alerts waiting for the sender; more are dropped (and counted).
 QUEUE_SIZE = 1000
+#: Characters of queued mail (subject + body) held at most; each mail is at
+#: most ~14 KB (message and traceback excerpts), so this holds ~300 of the largest.
+QUEUE_BYTES = 4 * 1024 * 1024
 #: Most messages sent over one SMTP connection.
 BATCH_MAX = 50
 #: How long the sender lets a burst gather before connecting (seconds).
@@ -193,11 +196,28 @@ def body_for(alert: Alert, base_url: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def build_message(
-    alert: Alert, *, sender: str, recipients: tuple[str, ...], base_url: str = ""
-) -> EmailMessage:
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """An alert as the email needs it, and no more: this is what waits in the queue
+    while SMTP is down (a 255 KB traceback queues as its first lines)."""
+
+    error_id: int
+    test: bool
+    subject: str
+    body: str
+
+    @property
+    def size(self) -> int:
+        return len(self.subject) + len(self.body)
+
+
+def prepare(alert: Alert, base_url: str = "") -> Mail:
+    return Mail(alert.id, alert.test, subject_for(alert), body_for(alert, base_url))
+
+
+def message_for(mail: Mail, *, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = subject_for(alert)
+    msg["Subject"] = mail.subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(usegmt=True)
@@ -206,10 +226,16 @@ def build_message(
     msg["Message-ID"] = make_msgid("monlight", domain=domain)
     # RFC 3834: tells vacation responders not to answer.
     msg["Auto-Submitted"] = "auto-generated"
-    if not alert.test:
-        msg["X-Monlight-Error-Id"] = str(alert.id)
-    msg.set_content(body_for(alert, base_url))
+    if not mail.test:
+        msg["X-Monlight-Error-Id"] = str(mail.error_id)
+    msg.set_content(mail.body)
     return msg
+
+
+def build_message(
+    alert: Alert, *, sender: str, recipients: tuple[str, ...], base_url: str = ""
+) -> EmailMessage:
+    return message_for(prepare(alert, base_url), sender=sender, recipients=recipients)
 
 
 def describe(exc: BaseException) -> str:
@@ -239,7 +265,7 @@ def describe(exc: BaseException) -> str:
 
 @dataclass(slots=True)
 class _Pending:
-    alert: Alert
+    mail: Mail
     attempts: int = 0
 
 
@@ -264,8 +290,10 @@ class Alerter:
             self._attempt,
             noun="alert",
             target=lambda: self.address,
+            size=lambda item: item.mail.size,
             limits=QueueLimits(
                 max_items=queue_size or QUEUE_SIZE,
+                max_bytes=QUEUE_BYTES,
                 max_batch=BATCH_MAX,
                 window=BATCH_WINDOW,
                 backoff_min=BACKOFF_MIN,
@@ -312,7 +340,7 @@ class Alerter:
         """Queue an alert; never blocks, never raises."""
         try:
             if self.enabled:
-                self._worker.put(_Pending(alert))
+                self._worker.put(_Pending(prepare(alert, self.config.base_url)))
         except Exception:  # noqa: BLE001 - an alert must never fail ingestion
             log.exception("could not queue alert")
 
@@ -381,12 +409,7 @@ class Alerter:
         done = 0
         try:
             for item in batch:
-                msg = build_message(
-                    item.alert,
-                    sender=sender,
-                    recipients=recipients,
-                    base_url=self.config.base_url,
-                )
+                msg = message_for(item.mail, sender=sender, recipients=recipients)
                 try:
                     refused = smtp.send_message(msg, envelope_from, list(recipients))
                 except (
@@ -398,7 +421,7 @@ class Alerter:
                     self.failed += 1
                     log.warning(
                         "alert email for error #%d refused by %s: %s",
-                        item.alert.id,
+                        item.mail.error_id,
                         self.address,
                         describe(exc),
                     )
@@ -407,7 +430,7 @@ class Alerter:
                     if refused:
                         log.warning(
                             "alert email for error #%d: %s refused %s",
-                            item.alert.id,
+                            item.mail.error_id,
                             self.address,
                             ", ".join(sorted(refused)),
                         )

@@ -79,6 +79,8 @@ class QueueLimits:
     """How much a QueueWorker holds, gathers and waits (see QueueWorker)."""
 
     max_items: int = 1000
+    #: Total `size` of the items held (0: no bound beyond max_items).
+    max_bytes: int = 0
     max_batch: int = 50
     window: float = 0.2
     backoff_min: float = 1.0
@@ -108,6 +110,7 @@ class QueueWorker(Generic[T]):
         *,
         noun: str,
         target: Callable[[], str],
+        size: Callable[[T], int] = lambda item: 0,
         limits: QueueLimits = QueueLimits(),
         interrupt: Callable[[], None] | None = None,
         logger: logging.Logger = log,
@@ -116,6 +119,7 @@ class QueueWorker(Generic[T]):
         self._handle = handle
         self._noun = noun
         self._target = target
+        self._size = size
         self.limits = limits
         self._interrupt = interrupt
         self._log = logger
@@ -126,15 +130,22 @@ class QueueWorker(Generic[T]):
         self._thread: threading.Thread | None = None
         #: Items dropped because the queue was full.
         self.dropped = 0
+        #: The summed `size` of the items queued now.
+        self.queued_bytes = 0
 
     def pending(self) -> int:
         with self._cond:
             return len(self._items)
 
     def put(self, item: T) -> bool:
-        """Queue an item; False (and counted) when the queue is full."""
+        """Queue an item; False (and counted) when the queue is full (items or bytes)."""
+        size = self._size(item)
+        limits = self.limits
         with self._cond:
-            if len(self._items) >= self.limits.max_items:
+            full = len(self._items) >= limits.max_items or (
+                limits.max_bytes > 0 and self.queued_bytes + size > limits.max_bytes
+            )
+            if full:
                 self.dropped += 1
                 if not self._overflowing:
                     self._overflowing = True
@@ -147,6 +158,7 @@ class QueueWorker(Generic[T]):
                     )
                 return False
             self._items.append(item)
+            self.queued_bytes += size
             self._cond.notify()
             return True
 
@@ -179,7 +191,9 @@ class QueueWorker(Generic[T]):
         """Pop up to n queued items (caller holds the lock)."""
         out: list[T] = []
         while self._items and len(out) < n:
-            out.append(self._items.popleft())
+            item = self._items.popleft()
+            self.queued_bytes -= self._size(item)
+            out.append(item)
         if not self._items and self._overflowing:
             self._overflowing = False
             noun = self._noun

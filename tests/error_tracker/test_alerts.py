@@ -552,6 +552,33 @@ def test_hung_server_bounds_the_queue_and_shutdown(
         silent.close()
 
 
+def test_queued_alerts_hold_only_what_the_email_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMTP down and errors of ~230 KB each: the queue holds each alert's email
+    (message and traceback excerpts, ~14 KB), bounded in bytes, not whole reports."""
+    monkeypatch.setattr(alerts, "QUEUE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(alerts, "STOP_GRACE", 0.5)  # the server never answers
+    silent = SilentServer()
+    try:
+        with tracker(tmp_path, silent.port, SMTP_TIMEOUT="60") as client:
+            alerter = alerter_of(client)
+            client.post("/api/errors", json=report(line=1))
+            wait_until(lambda: silent.accepted, 10, what="the sender to hang on the server")
+            frame = '  File "app.py", line {}, in f\n    ' + "x" * 480 + "\n"
+            huge_tb = "".join(frame.format(i) for i in range(380))
+            for i in range(150):
+                last = f'  File "app.py", line {90_000 + i}, in g\nE: x\n'  # a new group each
+                body = report(message="m" * 30_000, traceback=huge_tb + last)
+                assert client.post("/api/errors", json=body).status_code == 201
+            queued = alerter._worker.queued_bytes
+            assert 0 < queued <= alerts.QUEUE_BYTES
+            assert queued <= alerter.pending() * 16_000  # ~14 KB an alert, not 230 KB
+            assert alerter.dropped > 0  # past the byte bound: dropped and counted
+    finally:
+        silent.close()
+
+
 # --- test alert, burst, shutdown ---------------------------------------------
 
 
