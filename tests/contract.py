@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -172,6 +173,30 @@ def check_startup_errors(
         assert conn.execute("SELECT value FROM _meta").fetchall() == [("999",)]
 
 
+def post_raw(port: int, path: str, size: int, *, chunked: bool) -> bytes:
+    """POST `size` bytes with `Connection: close` over a plain socket; the status line."""
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nConnection: close\r\n"
+    head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {size}\r\n\r\n"
+    piece = b"x" * 65_536
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head.encode())
+        for _ in range(size // len(piece)):
+            sock.sendall(b"10000\r\n" + piece + b"\r\n" if chunked else piece)
+        if chunked:
+            sock.sendall(b"0\r\n\r\n")
+        return sock.recv(100).split(b"\r\n")[0]
+
+
+def check_oversized_body(service: Service[Any, Any], port: int) -> None:
+    """A body over the limit gets its 413, not a connection reset: the server reads
+    (and drops) a bounded amount before it closes."""
+    settings = service.load(service_env(service, Path("/nonexistent")))
+    path = an_api_route(service).path.split("{")[0].rstrip("/")
+    size = max(4 * 1024 * 1024, settings.max_body_size + 1024 * 1024)
+    for chunked in (False, True, False, True):
+        assert post_raw(port, path, size, chunked=chunked).startswith(b"HTTP/1.1 413")
+
+
 def check_process(
     service: Service[Any, Any], tmp_path: Path, pythonpath: str | None = None
 ) -> None:
@@ -184,6 +209,7 @@ def check_process(
         done = run_module(service, "--healthcheck", env={"PORT": str(proc.port), **extra})
         assert done.returncode == 0 and "healthy" in done.stdout, done.stdout
         assert f"[{service.name}]" in proc.log()  # log lines name their service
+        check_oversized_body(service, proc.port)
     finally:
         assert proc.stop() == 0
     stdout = io.StringIO()

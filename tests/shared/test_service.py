@@ -45,7 +45,7 @@ class NoteSettings(Settings):
 
 async def add_note(request: Request) -> Response:
     ctx = Context.of(request)
-    text = ctx.settings.greeting
+    text = (await request.body()).decode() or ctx.settings.greeting
     note_id = await ctx.db.write(
         lambda conn: conn.execute("INSERT INTO notes (body) VALUES (?)", (text,)).lastrowid
     )
