@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import shared.middleware
 from shared.middleware import Gate, RateLimiter, client_ip, parse_trusted_proxies
 from shared.responses import JSONResponse
 
@@ -144,11 +145,18 @@ async def reading_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
-def test_streamed_body_stops_reading_at_the_limit() -> None:
+def test_streamed_body_stops_reaching_the_app_at_the_limit_and_is_drained_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     mw = Gate(reading_app, max_body=10, rate_limit=0, api_key=None)
     sent, delivered = asyncio.run(run_asgi(mw, [], [b"abcd"] * 100))
     assert sent[0]["status"] == 413
-    assert delivered == 3  # 12 bytes > 10: the other 97 chunks are never read
+    # 12 bytes > 10: the app saw 3 chunks; the rest was read and dropped, so a
+    # client still sending gets the 413 rather than a reset.
+    assert delivered == 100
+    monkeypatch.setattr(shared.middleware, "DRAIN_BYTES", 20)
+    sent, delivered = asyncio.run(run_asgi(mw, [], [b"abcd"] * 100))
+    assert sent[0]["status"] == 413 and delivered == 3 + 6  # draining is bounded
     sent, _ = asyncio.run(run_asgi(mw, [], [b"abcde", b"abcde"]))
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"10")
 
@@ -156,7 +164,7 @@ def test_streamed_body_stops_reading_at_the_limit() -> None:
 def test_declared_content_length_is_checked_before_reading() -> None:
     mw = Gate(reading_app, max_body=10, rate_limit=0, api_key=None)
     sent, delivered = asyncio.run(run_asgi(mw, [(b"content-length", b"11")], [b"x" * 11]))
-    assert sent[0]["status"] == 413 and delivered == 0
+    assert sent[0]["status"] == 413 and delivered == 1  # never handed to the app; drained
     sent, delivered = asyncio.run(run_asgi(mw, [(b"content-length", b"ten")], [b"x"]))
     assert sent[0]["status"] == 400 and delivered == 0
 
@@ -261,7 +269,7 @@ def test_chunked_body_with_a_small_content_length_is_still_counted() -> None:
     headers = [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")]
     sent, delivered = asyncio.run(run_asgi(mw, headers, [b"abcd"] * 100))
     assert sent[0]["status"] == 413
-    assert delivered == 3
+    assert delivered == 100  # counted (413), then drained
 
 
 def test_rate_limiter_memory_is_bounded_by_max_keys() -> None:
