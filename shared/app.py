@@ -102,6 +102,9 @@ def health_route(state: Runtime[Any]) -> Route:
         if context is None:
             return JSONResponse({"status": "error", "detail": "database not open"}, 503)
         problem = context.db.health()
+        if problem is not None and context.db.writer.storage_error is not None:
+            await context.db.probe_write()  # space may be back: find out
+            problem = context.db.health()
         if problem is not None:
             return JSONResponse({"status": "error", "detail": problem}, 503)
         try:

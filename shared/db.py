@@ -59,6 +59,48 @@ class WriterClosed(Exception):
     """A job was submitted after shutdown began."""
 
 
+class StorageError(Exception):
+    """The database cannot be written now (disk full, read-only, I/O error).
+
+    Not a bug of the request: it gets 503 + Retry-After, and writes work again
+    by themselves once the cause is gone (space freed, permissions fixed).
+    """
+
+
+#: SQLite's primary result codes that mean "the storage refuses", not "the SQL is wrong".
+_STORAGE_CODES = {8: "read-only", 10: "I/O error", 13: "disk full", 14: "cannot open"}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """A short reason when `exc` says the database cannot be written, else None."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or (code & 0xFF) not in _STORAGE_CODES:
+        return None
+    return f"{_STORAGE_CODES[code & 0xFF]}: {exc}"
+
+
+def check_writable(conn: sqlite3.Connection, path: str) -> str | None:
+    """Fail start-up, in one line, on a database that can never be written (read-only
+    file or folder); a full disk is only reported (it heals, and reads still work)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT INTO _meta (key, value) VALUES ('_probe', randomblob(8192))")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        if problem.startswith(("read-only", "cannot open")):
+            raise RuntimeError(f"database {path} cannot be written ({problem})") from None
+        return problem
+    return None
+
+
 class WriterDead(Exception):
     """The writer thread stopped on an error: the job was not (or may not have been) committed.
 
@@ -230,6 +272,8 @@ class Writer:
         #: Bumped after every commit that changed rows (before anyone is
         #: answered): cached reads taken at an older generation are stale.
         self.generation = 0
+        #: Why writes fail right now (disk full, read-only...), None while they work.
+        self.storage_error: str | None = None
         self._thread = spawn(self._run, name)
 
     @property
@@ -454,7 +498,8 @@ class Writer:
                 assert results is not None  # isolated runs never give up
             conn.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - the whole batch failed
-            log.error("write batch of %d failed: %s", len(batch), exc)
+            if storage_problem(exc) is None:
+                log.error("write batch of %d failed: %s", len(batch), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(item, False, exc) for item in batch]
@@ -462,7 +507,39 @@ class Writer:
         self.jobs += len(batch)
         if conn.total_changes != changes:
             self.generation += 1
-        self._resolve(results)
+        self._resolve(self._storage_state(results))
+
+    def _storage_state(
+        self, results: list[tuple[_Pending, bool, Any]]
+    ) -> list[tuple[_Pending, bool, Any]]:
+        """Turn storage failures into StorageError and keep `storage_error` current.
+
+        One log line when writes start failing and one when they work again,
+        however many requests fail in between.
+        """
+        reason = None
+        committed = False
+        out = results
+        for i, (item, ok, value) in enumerate(results):
+            if ok:
+                committed = True
+                continue
+            problem = storage_problem(value)
+            if problem is not None:
+                reason = problem
+                if out is results:
+                    out = list(results)
+                error = StorageError(problem)
+                error.__cause__ = value
+                out[i] = (item, False, error)
+        if reason is not None:
+            if self.storage_error is None:
+                log.error("database cannot be written (%s); writes get 503 until it can", reason)
+            self.storage_error = reason
+        elif committed and self.storage_error is not None:
+            log.warning("database can be written again (it could not: %s)", self.storage_error)
+            self.storage_error = None
+        return out
 
     @staticmethod
     def _run_batch(
@@ -476,7 +553,8 @@ class Writer:
                 for item in batch:
                     results.append((item, True, item.fn(conn)))
             except Exception:  # noqa: BLE001 - replayed below, job by job
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    conn.execute("ROLLBACK")
                 return None
             return results
         for item in batch:
@@ -484,6 +562,10 @@ class Writer:
             try:
                 value = item.fn(conn)
             except Exception as exc:  # noqa: BLE001 - handed to the caller
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back (disk full, I/O
+                    # error): the jobs before this one are gone too.
+                    raise
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 results.append((item, False, exc))
@@ -664,11 +746,15 @@ class Database:
         try:
             migrate(conn, migrations)
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
+            full = check_writable(conn, path)
         except BaseException:
             conn.close()
             raise
         self._write_conn = conn
         self.writer = Writer(conn, name=f"writer:{os.path.basename(path)}")
+        if full is not None:
+            log.error("database cannot be written (%s); writes get 503 until it can", full)
+            self.writer.storage_error = full
         self.reader = Reader(path, threads=reader_threads)
         try:
             self.checkpointer = Checkpointer(path, self.writer, synchronous=synchronous)
@@ -701,7 +787,23 @@ class Database:
             return f"writer thread stopped: {error}"
         if not self.writer.alive:
             return "database is closed"
+        if self.writer.storage_error is not None:
+            return f"database cannot be written: {self.writer.storage_error}"
         return None
+
+    async def probe_write(self) -> None:
+        """A write that needs new space and leaves nothing behind: while writes
+        fail, /health uses it to notice that they work again."""
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO _meta (key, value) VALUES ('_probe', randomblob(8192))"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+            )
+            conn.execute("DELETE FROM _meta WHERE key = '_probe'")
+
+        with contextlib.suppress(StorageError):
+            await self.writer.submit(probe)
 
     async def write(self, fn: Job[T]) -> T:
         return await self.writer.submit(fn)

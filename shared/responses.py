@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
 
-from shared.db import Overloaded, WriterClosed, WriterDead
+from shared.db import Overloaded, StorageError, WriterClosed, WriterDead
 
 log = logging.getLogger("monlight.http")
 
@@ -91,6 +91,10 @@ async def _writer_dead(request: Request, exc: Exception) -> Response:
     return error(503, f"Database unavailable: {exc}", {"Retry-After": "5"})
 
 
+async def _storage(request: Request, exc: Exception) -> Response:
+    return error(503, f"Database cannot be written ({exc}); retry later", {"Retry-After": "30"})
+
+
 async def _overloaded(request: Request, exc: Exception) -> Response:
     return error(503, "Service overloaded, retry shortly", {"Retry-After": "1"})
 
@@ -110,5 +114,6 @@ EXCEPTION_HANDLERS = {
     Overloaded: _overloaded,
     WriterClosed: _closed,
     WriterDead: _writer_dead,
+    StorageError: _storage,
     Exception: _server_error,
 }

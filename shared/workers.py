@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
+from shared.db import StorageError
 from shared.logs import spawn
 
 log = logging.getLogger("monlight.workers")
@@ -69,6 +70,8 @@ class PeriodicWorker:
             first = False
             try:
                 self._fn()
+            except StorageError:
+                pass  # the writer says it once per failure burst; the next run retries
             except Exception:  # noqa: BLE001 - a failed run must not kill the worker
                 log.exception("%s run failed", self.name)
             self.runs += 1

@@ -37,6 +37,10 @@ def test_a_dead_writer_is_reported_and_fails_fast(
     contract.check_dead_writer(service, tmp_path)
 
 
+def test_a_full_disk_is_reported_and_heals(service: Service[Any, Any], tmp_path: Path) -> None:
+    contract.check_storage_full(service, tmp_path)
+
+
 def test_startup_errors_are_one_line(service: Service[Any, Any], tmp_path: Path) -> None:
     contract.check_startup_errors(service, tmp_path)
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import logging
+import sqlite3
 import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from error_tracker import SERVICE
 from shared.app import runtime
 from tests.conftest import AUTH, tracker_config
 from tests.contract import WriterKilled
+from tests.error_tracker.conftest import at_line
 from tests.helpers import ServiceProcess, tracker_env, wait_until
 
 TOTAL = 2000
@@ -111,3 +115,43 @@ def test_a_report_is_503_not_a_hang_when_the_writer_died(tmp_path: Path) -> None
         assert "simulated crash" in r.json()["detail"]
         assert client.post("/api/errors", json=body).status_code == 503
         assert client.get("/health").status_code == 503
+
+
+def test_a_full_disk_is_503_one_log_line_and_heals(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writes that fail for lack of space (SQLITE_FULL, simulated with max_page_count)
+    get 503 + Retry-After with a detail, /health says so, one log line per burst,
+    and everything works again once space is back."""
+    with TestClient(SERVICE.app(tracker_config(tmp_path)), headers=AUTH) as client:
+        db = runtime(client.app).db
+
+        def cap_pages(extra: int) -> None:
+            def job(conn: sqlite3.Connection) -> None:
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {pages + extra}")
+
+            db.write_sync(job)
+
+        assert client.post("/api/errors", json=at_line(1)).status_code == 201
+        cap_pages(0)
+        caplog.clear()
+        codes = [
+            client.post("/api/errors", json=at_line(10 + i, message="m" * 20_000)).status_code
+            for i in range(20)
+        ]
+        assert 503 in codes and set(codes[codes.index(503) :]) == {503}  # once full, all
+        for i in range(5):
+            r = client.post("/api/errors", json=at_line(100 + i, message="m" * 20_000))
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] and "cannot be written" in r.json()["detail"]
+        health = client.get("/health")
+        assert health.status_code == 503 and "disk full" in health.json()["detail"]
+        lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(lines) == 1 and "cannot be written" in lines[0].getMessage()
+        assert client.get("/api/errors").status_code == 200  # reads go on
+
+        cap_pages(100_000)  # space is back
+        assert client.get("/health").status_code == 200
+        assert client.post("/api/errors", json=at_line(999)).status_code == 201
+        assert "can be written again" in caplog.text

@@ -22,9 +22,11 @@ from shared.db import (
     Writer,
     WriterClosed,
     WriterDead,
+    check_writable,
     connect,
     migrate,
     schema_version,
+    storage_problem,
 )
 from tests.helpers import ROOT, wait_until
 
@@ -583,3 +585,19 @@ def test_close_from_another_thread_while_a_loop_submits(path: str) -> None:
     assert writer.pending == 0
     conn.close()
     assert len(stored(path)) == outcome["ok"]  # every acknowledged write is there
+
+
+def test_storage_failures_are_recognised_and_a_read_only_database_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ro.db"
+    Database(str(path), ["CREATE TABLE t (x)"]).close()
+    ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError) as info:
+        ro.execute("INSERT INTO t VALUES (1)")
+    assert (storage_problem(info.value) or "").startswith("read-only")
+    with pytest.raises(RuntimeError, match="cannot be written \\(read-only"):
+        check_writable(ro, str(path))
+    ro.close()
+    assert storage_problem(sqlite3.OperationalError("no such table: x")) is None
+    assert storage_problem(ValueError("x")) is None
