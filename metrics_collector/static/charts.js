@@ -14,10 +14,13 @@ const Charts = (() => {
   const plain = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 });
   const whole = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
-  /** A number as people read it: 0.0123, 12.35, 1,234, 123K, 4.5M; "—" for none. */
+  /** A number as people read it: 0.0123, 12.35, 1,234, 123K, 4.5M; "—" for none.
+   * Past the largest suffix (999T) and below 0.0001 it is an exponent (1.00e300,
+   * 2.50e-300): a value of 1e300 would otherwise print 300 digits. */
   function fmt(value) {
     if (value === null || value === undefined || !Number.isFinite(value)) return "—";
     const size = Math.abs(value);
+    if (size >= 1e15 || (size > 0 && size < 1e-4)) return value.toExponential(2).replace("e+", "e");
     if (size >= 100000) return compact.format(value);
     if (size >= 1000) return whole.format(value);
     return plain.format(value);

@@ -395,6 +395,28 @@ def test_phone_layout_fits(service: ServiceProcess, phone_page: Page) -> None:
     assert width <= 390, f"page is {width}px wide on a 390px screen"
 
 
+def test_extreme_values_print_compactly(service: ServiceProcess, page: Page) -> None:
+    """A gauge of 1e300 printed 300 digits and stretched the page to 4,000 px."""
+    at = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    post(
+        service,
+        [
+            {"name": "huge", "type": "gauge", "value": 1e300, "timestamp": at},
+            {"name": "tiny", "type": "gauge", "value": 2.5e-300, "timestamp": at},
+        ],
+    )
+    for name, shown in (("huge", "1.00e300"), ("tiny", "2.50e-300")):
+        page.goto(service.url + f"/?metric={name}")
+        if page.locator("#key-form").is_visible():
+            enter_key(page)
+        expect(page.locator("#s-avg")).to_have_text(shown)
+        expect(legend_value(page, "series-chart", "avg")).to_have_text(shown)
+        expect(page.locator("#series-chart .legend-extra").first).to_contain_text(shown)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        viewport = page.evaluate("() => window.innerWidth")
+        assert width <= viewport, f"page is {width}px wide in a {viewport}px window"
+
+
 # ---- plain HTTP --------------------------------------------------------------------
 
 
