@@ -203,6 +203,14 @@ class Settings:
         default_doc="unset",
     )
     max_body_size: int = max_body_setting(65_536)
+    max_connections: int = setting(
+        "MAX_CONNECTIONS",
+        parse_non_negative_int,
+        1000,
+        "Open connections (and requests in progress) past which new requests get 503; "
+        "`0` means no bound. The request head is limited to 16 KiB (431), a head must "
+        "arrive within 10 s and a body must not pause for 30 s.",
+    )
     sqlite_synchronous: str = setting(
         "SQLITE_SYNCHRONOUS",
         parse_synchronous,

@@ -27,6 +27,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from shared.config import ConfigError, parse_port
+from shared.http import GuardedHttpToolsProtocol
 from shared.logs import configure_logging, current_service, redact
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class Served:
     port: int
     name: str
     sock: socket.socket
+    #: Connections (and requests in progress) past which new ones get 503; 0: no bound.
+    max_connections: int = 0
 
 
 def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
@@ -93,13 +96,15 @@ def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
         host=served.host,
         port=served.port,
         loop="none",
-        http="httptools",
         lifespan="on",
         access_log=log_level == "debug",
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=10,
         backlog=2048,
+        http=GuardedHttpToolsProtocol,
+        # uvicorn refuses once the count reaches its limit: N connections are served.
+        limit_concurrency=served.max_connections + 1 if served.max_connections else None,
     )
 
 
@@ -183,5 +188,7 @@ def main(service: Service[Any, Any], argv: Sequence[str] | None = None) -> int:
         settings.port,
         settings.database_path,
     )
-    served = Served(service.app(settings), settings.host, settings.port, name, sock)
+    served = Served(
+        service.app(settings), settings.host, settings.port, name, sock, settings.max_connections
+    )
     return run([served], settings.log_level)

@@ -125,7 +125,10 @@ def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
         for service, settings in planned:
             sock = bind(settings.host, settings.port)
             app = service.app(settings)
-            served.append((service, Served(app, settings.host, settings.port, service.name, sock)))
+            item = Served(
+                app, settings.host, settings.port, service.name, sock, settings.max_connections
+            )
+            served.append((service, item))
     except OSError as exc:
         for _, item in served:
             item.sock.close()
