@@ -7,18 +7,20 @@ open for ever while it sends nothing, or half a head, or half a body
 
 - the head (request line and headers) may be at most MAX_HEAD bytes, else
   431 and the connection closes;
-- a head must arrive within HEAD_TIMEOUT seconds of the connection opening
-  (or of the previous request ending);
+- a head must arrive within HEAD_TIMEOUT seconds of its first byte (or of
+  the connection opening);
 - a body must keep arriving: BODY_IDLE_TIMEOUT seconds without a byte while
   it is incomplete closes the connection (the app sees a disconnect).
 
-Concurrent connections are bounded by uvicorn's own `limit_concurrency`
-(503 past it; MAX_CONNECTIONS).
+The hot path only stores a deadline (no timer per request); one sweep per
+event loop closes what is overdue. Concurrent connections are bounded by
+uvicorn's own `limit_concurrency` (503 past it; MAX_CONNECTIONS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,48 +30,93 @@ HEAD_TIMEOUT = 10.0
 BODY_IDLE_TIMEOUT = 30.0
 
 
+class _Sweeper:
+    """Closes the connections of one event loop whose deadline passed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.watched: weakref.WeakSet[GuardedHttpToolsProtocol] = weakref.WeakSet()
+        self.handle: asyncio.TimerHandle | None = None
+
+    def watch(self, protocol: GuardedHttpToolsProtocol) -> None:
+        self.watched.add(protocol)
+        if self.handle is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        interval = max(0.05, min(HEAD_TIMEOUT, BODY_IDLE_TIMEOUT) / 4)
+        self.handle = self.loop.call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        self.handle = None
+        now = self.loop.time()
+        for protocol in list(self.watched):
+            deadline = protocol.deadline
+            if deadline is not None and now > deadline:
+                protocol.expire()
+        if self.watched:
+            self._schedule()
+
+
+_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bounded head and timeouts (see module)."""
 
+    #: When this connection is closed unless it makes progress (loop time), or None.
+    deadline: float | None = None
     _head_bytes = 0  # received while the head is incomplete
-    _head_size = 0  # of the URL and headers parsed so far
     _in_head = True
     _too_big = False
-    _timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(HEAD_TIMEOUT)
+        self.deadline = self.loop.time() + HEAD_TIMEOUT
+        sweeper = _sweepers.get(self.loop)
+        if sweeper is None:
+            sweeper = _sweepers[self.loop] = _Sweeper(self.loop)
+        sweeper.watch(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self.deadline = None
+        sweeper = _sweepers.get(self.loop)
+        if sweeper is not None:
+            sweeper.watched.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
             self._head_bytes += len(data)
-            if self._timer is None:  # the first bytes of a head after a response
-                self._arm(HEAD_TIMEOUT)
-        else:
-            self._arm(BODY_IDLE_TIMEOUT)  # a body still coming: it made progress
+            if self.deadline is None:  # the first bytes of a head after a response
+                self.deadline = self.loop.time() + HEAD_TIMEOUT
+        else:  # a body still coming: it made progress
+            self.deadline = self.loop.time() + BODY_IDLE_TIMEOUT
         super().data_received(data)
         if self._in_head and self._head_bytes > MAX_HEAD and not self.transport.is_closing():
-            self._reject_head()
+            self._reject_head()  # still incomplete: all of it is head
 
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
+    def on_headers_complete(self) -> None:
+        if self._head_bytes > MAX_HEAD:  # arrived whole in one read, maybe with body bytes
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > MAX_HEAD:
+                self._too_big = True
+                raise ValueError("request head too large")  # parser stops: send_400_response
+        self._in_head = False
+        self._head_bytes = 0
+        self.deadline = self.loop.time() + BODY_IDLE_TIMEOUT
+        super().on_headers_complete()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+    def on_message_complete(self) -> None:
+        self.deadline = None  # the app has the whole request; uvicorn's keep-alive takes over
+        super().on_message_complete()
 
-    def _count(self, size: int) -> None:
-        """A head that arrived whole in one read is measured as it is parsed."""
-        self._head_size += size
-        if self._head_size > MAX_HEAD:
-            self._too_big = True
-            raise ValueError("request head too large")  # the parser stops: send_400_response
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._in_head = True
+        self._head_bytes = 0
 
     def send_400_response(self, msg: str) -> None:
         if self._too_big:
@@ -77,38 +124,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         else:
             super().send_400_response(msg)
 
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
-        self._head_size = 0
-        self._arm(BODY_IDLE_TIMEOUT)
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._disarm()  # the app has the whole request; uvicorn's keep-alive timer takes over
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._in_head = True
-        self._head_bytes = 0
-        self._head_size = 0
-
-    def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, self._expire)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _expire(self) -> None:
-        self._timer = None
+    def expire(self) -> None:
+        self.deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 
     def _reject_head(self) -> None:
+        self.deadline = None
         body = orjson.dumps({"detail": f"Request head exceeds {MAX_HEAD} bytes"})
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
