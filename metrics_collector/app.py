@@ -22,6 +22,7 @@ from metrics_collector.query import (
     health_figures,
     list_names,
     list_projects,
+    parse_list_query,
     parse_metrics_query,
     query_metrics,
 )
@@ -67,12 +68,15 @@ async def get_metrics(request: Request) -> Response:
 
 async def get_names(request: Request) -> Response:
     project = query_optional(request.query_params, "project", MAX_PROJECT)
-    names = await Collector.of(request).db.read(lambda conn: list_names(conn, project))
-    return JSONResponse({"metrics": names})
+    q = parse_list_query(request.query_params)
+    return JSONResponse(
+        await Collector.of(request).db.read(lambda conn: list_names(conn, project, q))
+    )
 
 
 async def get_projects(request: Request) -> Response:
-    return JSONResponse({"projects": await Collector.of(request).db.read(list_projects)})
+    q = parse_list_query(request.query_params)
+    return JSONResponse(await Collector.of(request).db.read(lambda conn: list_projects(conn, q)))
 
 
 async def get_dashboard(request: Request) -> Response:

@@ -193,6 +193,10 @@ def check_window(i: int, stored: str, window: Window) -> None:
         )
 
 
+#: Catalog entries kept in memory (~200 bytes each at most): past it the set restarts.
+MAX_KNOWN = 20_000
+
+
 class Catalog:
     """The (name, type, project) triples known to be in `metric_catalog`.
 
@@ -207,6 +211,10 @@ class Catalog:
 
     def remember(self, keys: list[SeriesKey]) -> None:
         with self.lock:
+            if len(self.known) + len(keys) > MAX_KNOWN:
+                # A flood of distinct names: start over rather than grow (the
+                # database's INSERT OR IGNORE keeps the catalog right either way).
+                self.known.clear()
             self.known.update(keys)
 
     def forget(self) -> None:

@@ -31,8 +31,15 @@ from metrics_collector.stats import (
     summarize,
 )
 from shared.responses import BadRequest
+from shared.search import like_pattern
 from shared.timeutil import HOUR, MINUTE, ceil_hour, floor_epoch, hour_of, shift
-from shared.validate import query_choice, query_duration, query_optional, query_required
+from shared.validate import (
+    query_choice,
+    query_duration,
+    query_int,
+    query_optional,
+    query_required,
+)
 
 DEFAULT_PERIOD = "24h"
 #: `auto` resolution switches to hours beyond this period.
@@ -288,22 +295,66 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
     }
 
 
-def list_names(conn: sqlite3.Connection, project: str | None) -> list[dict[str, str]]:
-    if project is None:
-        rows = conn.execute("SELECT DISTINCT name, type FROM metric_catalog ORDER BY name, type")
-    else:
-        rows = conn.execute(
-            "SELECT DISTINCT name, type FROM metric_catalog WHERE project = ? ORDER BY name, type",
-            (project,),
-        )
-    return [{"name": name, "type": kind} for name, kind in rows]
+#: Most names or projects one list answer carries (`total` says how many there are).
+LIST_LIMIT = 1000
 
 
-def list_projects(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute(
-        "SELECT DISTINCT project FROM metric_catalog WHERE project != '' ORDER BY project"
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """`search` (case-insensitive substring), `limit` (≤ LIST_LIMIT) and `offset`."""
+
+    search: str | None = None
+    limit: int = LIST_LIMIT
+    offset: int = 0
+
+
+def parse_list_query(params: QueryParams) -> ListQuery:
+    limit = query_int(params, "limit", LIST_LIMIT, minimum=1)
+    return ListQuery(
+        search=query_optional(params, "search", MAX_NAME),
+        limit=min(limit, LIST_LIMIT),
+        offset=query_int(params, "offset", 0),
     )
-    return [r[0] for r in rows]
+
+
+def _listed(
+    conn: sqlite3.Connection,
+    select: str,
+    column: str,
+    where: list[str],
+    args: list[Any],
+    q: ListQuery,
+) -> tuple[list[tuple[Any, ...]], int]:
+    """One page of a catalog list and the total, for the same conditions."""
+    if q.search is not None:
+        where = [*where, f"{column} LIKE ? ESCAPE '\\'"]
+        args = [*args, like_pattern(q.search)]
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    total = conn.execute(f"SELECT count(*) FROM ({select}{clause})", args).fetchone()[0]
+    rows = conn.execute(
+        f"{select}{clause} ORDER BY 1, 2 LIMIT ? OFFSET ?", (*args, q.limit, q.offset)
+    ).fetchall()
+    return rows, int(total)
+
+
+def list_names(
+    conn: sqlite3.Connection, project: str | None, q: ListQuery = ListQuery()
+) -> dict[str, Any]:
+    where, args = (["project = ?"], [project]) if project is not None else ([], [])
+    select = "SELECT DISTINCT name, type FROM metric_catalog"
+    rows, total = _listed(conn, select, "name", where, args, q)
+    return {
+        "metrics": [{"name": name, "type": kind} for name, kind in rows],
+        "total": total,
+        "limit": q.limit,
+        "offset": q.offset,
+    }
+
+
+def list_projects(conn: sqlite3.Connection, q: ListQuery = ListQuery()) -> dict[str, Any]:
+    select = "SELECT DISTINCT project, '' FROM metric_catalog"
+    rows, total = _listed(conn, select, "project", ["project != ''"], [], q)
+    return {"projects": [r[0] for r in rows], "total": total, "limit": q.limit, "offset": q.offset}
 
 
 def health_figures(conn: sqlite3.Connection, now: float | None = None) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def test_a_version_6_database_opens_keeps_its_rows_and_carries_on(tmp_path: Path
             {"name": "lat", "type": "histogram"},
             {"name": "old", "type": "gauge"},
         ]
-        assert client.get("/api/projects").json() == {"projects": ["shop"]}
+        assert client.get("/api/projects").json()["projects"] == ["shop"]
         # Only the minute the earlier implementation had not aggregated is pending.
         assert sql(client, "SELECT minute FROM metrics_dirty_minutes") == [(p_bucket,)]
         data = client.get("/api/metrics", params={"name": "lat", "period": "1h"}).json()["data"]

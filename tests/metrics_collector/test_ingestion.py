@@ -124,7 +124,7 @@ def test_large_integers_and_1000_points_are_fine(collector: TestClient) -> None:
 def test_empty_project_means_none(collector: TestClient) -> None:
     post(collector, [point(project="")])
     assert sql(collector, "SELECT project FROM metrics_raw") == [(None,)]
-    assert collector.get("/api/projects").json() == {"projects": []}
+    assert collector.get("/api/projects").json()["projects"] == []
 
 
 GOOD = point(timestamp=f"{DAY}T00:00:00Z")
@@ -271,3 +271,18 @@ def test_the_oldest_accepted_point_follows_retention_hourly(make_collector: Make
     r = short.post("/api/metrics", json=[point(timestamp=iso(time.time() - 3 * 86_400))])
     assert r.status_code == 400 and "RETENTION_HOURLY=2" in r.json()["detail"]
     post(short, [point(timestamp=iso(time.time() - 86_400))])
+
+
+def test_the_in_memory_catalog_is_bounded(
+    collector: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,000 distinct 200-char names per post kept growing the catalog set for a day."""
+    from metrics_collector import ingestion
+    from shared.app import runtime
+
+    monkeypatch.setattr(ingestion, "MAX_KNOWN", 1500)
+    catalog = runtime(collector.app).context.catalog
+    for batch in range(5):
+        post(collector, [point(f"{batch}-{i}-" + "n" * 190) for i in range(1000)])
+        assert len(catalog.known) <= 1500
+    assert collector.get("/api/metrics/names").json()["total"] == 5000  # nothing lost

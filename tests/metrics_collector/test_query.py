@@ -249,14 +249,18 @@ def test_names_and_projects(collector: TestClient) -> None:
             {"name": "alpha", "type": "histogram"},
             {"name": "mid", "type": "counter"},
             {"name": "zeta", "type": "gauge"},
-        ]
+        ],
+        "total": 3,
+        "limit": 1000,
+        "offset": 0,
     }
-    assert collector.get("/api/metrics/names", params={"project": "b"}).json() == {
-        "metrics": [{"name": "alpha", "type": "histogram"}, {"name": "zeta", "type": "gauge"}]
-    }
-    assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
+    assert collector.get("/api/metrics/names", params={"project": "b"}).json()["metrics"] == [
+        {"name": "alpha", "type": "histogram"},
+        {"name": "zeta", "type": "gauge"},
+    ]
+    assert collector.get("/api/projects").json()["projects"] == ["a", "b"]
     aggregate(collector)
-    assert collector.get("/api/projects").json() == {"projects": ["a", "b"]}
+    assert collector.get("/api/projects").json()["projects"] == ["a", "b"]
 
 
 def test_query_routes_need_the_key(collector: TestClient) -> None:
@@ -351,3 +355,21 @@ def test_too_many_label_pairs_are_400_not_500(collector: TestClient) -> None:
     for n in (51, 1000):
         r = collector.get("/api/metrics", params={"name": "req", "labels": ",".join(["a:1"] * n)})
         assert r.status_code == 400 and "labels" in r.json()["detail"]
+
+
+def test_names_and_projects_are_paged_searchable_and_counted(collector: TestClient) -> None:
+    """200 posts of 1,000 distinct names answered 45 MB: lists are capped, with a total."""
+    for batch in range(3):
+        post(collector, [point(f"n{batch}_{i:04d}_%_x", project=f"p{i % 7}") for i in range(1000)])
+    names = collector.get("/api/metrics/names").json()
+    assert names["total"] == 3000 and len(names["metrics"]) == 1000
+    assert names["metrics"][0]["name"] == "n0_0000_%_x"
+    page = collector.get("/api/metrics/names", params={"limit": "10", "offset": "2995"}).json()
+    assert [m["name"] for m in page["metrics"]] == [f"n2_{i:04d}_%_x" for i in range(995, 1000)]
+    found = collector.get("/api/metrics/names", params={"search": "N1_0999_%"}).json()
+    assert found["total"] == 1 and found["metrics"][0]["name"] == "n1_0999_%_x"
+    assert collector.get("/api/metrics/names", params={"search": "_%_y"}).json()["total"] == 0
+    assert collector.get("/api/metrics/names", params={"limit": "5000"}).json()["limit"] == 1000
+    assert collector.get("/api/metrics/names", params={"limit": "0"}).status_code == 400
+    projects = collector.get("/api/projects", params={"search": "p1"}).json()
+    assert projects["projects"] == ["p1"] and projects["total"] == 1

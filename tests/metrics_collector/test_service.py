@@ -48,7 +48,7 @@ print("flushed")
                 {"name": "http_requests_total", "type": "counter"},
                 {"name": "queue_depth", "type": "gauge"},
             ]
-            assert http.get("/api/projects").json() == {"projects": ["shop"]}
+            assert http.get("/api/projects").json()["projects"] == ["shop"]
             (hits,) = http.get(
                 "/api/metrics",
                 params={
