@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from shared import config_docs
 from shared.app import runtime
-from shared.db import StorageError, WriterDead
+from shared.db import Database, StorageError, WriterDead
 from shared.server import healthcheck
 from shared.service import Service
 from tests.helpers import ROOT, ServiceProcess, free_port
@@ -125,18 +125,21 @@ def check_dead_writer(service: Service[Any, Any], tmp_path: Path) -> None:
             db.writer._commit = original  # type: ignore[method-assign]
 
 
+def cap_pages(db: Database, extra: int) -> None:
+    """Let the database grow by `extra` pages only: SQLITE_FULL, as on a full disk."""
+
+    def job(conn: sqlite3.Connection) -> None:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages + extra}")
+
+    db.write_sync(job)
+
+
 def check_storage_full(service: Service[Any, Any], tmp_path: Path) -> None:
     """Writes refused for lack of space: StorageError (503), /health 503 saying so,
     and both heal by themselves once space is back."""
     with client(service, service_env(service, tmp_path)) as c:
         db = runtime(c.app).db
-
-        def cap_pages(extra: int) -> None:
-            def job(conn: sqlite3.Connection) -> None:
-                pages = conn.execute("PRAGMA page_count").fetchone()[0]
-                conn.execute(f"PRAGMA max_page_count = {pages + extra}")
-
-            db.write_sync(job)
 
         def grow(conn: sqlite3.Connection, key: str = "contract") -> None:
             conn.execute(
@@ -145,14 +148,14 @@ def check_storage_full(service: Service[Any, Any], tmp_path: Path) -> None:
                 (key,),
             )
 
-        cap_pages(0)
+        cap_pages(db, 0)
         with pytest.raises(StorageError, match="disk full"):  # fills the free pages too
             for i in range(10_000):
                 db.write_sync(lambda conn, i=i: grow(conn, f"fill-{i}"))
         health = c.get("/health")
         assert health.status_code == 503, health.text
         assert "cannot be written" in health.json()["detail"]
-        cap_pages(100_000)
+        cap_pages(db, 100_000)
         assert c.get("/health").status_code == 200
         db.write_sync(grow)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from starlette.testclient import TestClient
 from error_tracker import SERVICE
 from shared.app import runtime
 from tests.conftest import AUTH, tracker_config
-from tests.contract import WriterKilled
+from tests.contract import WriterKilled, cap_pages
 from tests.error_tracker.conftest import at_line
 from tests.helpers import ServiceProcess, tracker_env, wait_until
 
@@ -126,15 +125,8 @@ def test_a_full_disk_is_503_one_log_line_and_heals(
     with TestClient(SERVICE.app(tracker_config(tmp_path)), headers=AUTH) as client:
         db = runtime(client.app).db
 
-        def cap_pages(extra: int) -> None:
-            def job(conn: sqlite3.Connection) -> None:
-                pages = conn.execute("PRAGMA page_count").fetchone()[0]
-                conn.execute(f"PRAGMA max_page_count = {pages + extra}")
-
-            db.write_sync(job)
-
         assert client.post("/api/errors", json=at_line(1)).status_code == 201
-        cap_pages(0)
+        cap_pages(db, 0)
         caplog.clear()
         codes = [
             client.post("/api/errors", json=at_line(10 + i, message="m" * 20_000)).status_code
@@ -151,7 +143,7 @@ def test_a_full_disk_is_503_one_log_line_and_heals(
         assert len(lines) == 1 and "cannot be written" in lines[0].getMessage()
         assert client.get("/api/errors").status_code == 200  # reads go on
 
-        cap_pages(100_000)  # space is back
+        cap_pages(db, 100_000)  # space is back
         assert client.get("/health").status_code == 200
         assert client.post("/api/errors", json=at_line(999)).status_code == 201
         assert "can be written again" in caplog.text
