@@ -86,7 +86,8 @@
 
   let state = readState();
   let view = null;
-  let names = []; // [{name, type}] of the chosen project
+  let names = []; // [{name, type}] of the chosen project (at most the server's page)
+  let namesTotal = 0; // how many there are in all (matching the filter)
   let seriesChart = null;
   let pctChart = null;
   let sparks = []; // the Web Vitals trend lines, rebuilt with their tiles
@@ -111,6 +112,13 @@
 
   function buildPage() {
     const metric = h("select", { id: "f-metric", name: "metric" });
+    // Thousands of names do not fit a list: the server sends at most 1,000 and
+    // says how many there are; typing here asks it for the matching ones.
+    const metricFilter = h("input", {
+      type: "search", id: "f-metric-filter", placeholder: "Filter metrics…", autocomplete: "off",
+      spellcheck: "false", "aria-label": "Filter the metric list",
+    });
+    const metricCount = h("span", { class: "muted field-hint", id: "metric-count" });
     const periods = h("div", { class: "segmented", role: "group", "aria-label": "Period" },
       PERIODS.map(([value, title]) => h("button", {
         type: "button", class: "seg", title, text: value, dataset: { period: value },
@@ -125,7 +133,9 @@
     labels.value = state.labels;
     const labelsError = h("p", { class: "field-error", id: "labels-error", role: "alert", hidden: true });
     const toolbar = h("form", { class: "toolbar card", id: "filters", role: "search" },
-      field("Metric", metric, "field-metric"),
+      h("div", { class: "field field-metric" },
+        h("label", { for: "f-metric", class: "field-label", text: "Metric" }),
+        h("div", { class: "metric-picker" }, metricFilter, metric), metricCount),
       h("div", { class: "field" }, h("span", { class: "field-label", text: "Period" }), periods),
       field("Project", project, "field-project"),
       h("div", { class: "field field-labels" },
@@ -175,6 +185,11 @@
     labels.addEventListener("change", applyLabels);
     labels.addEventListener("search", applyLabels); // the field's clear button
     metric.addEventListener("change", () => selectMetric(metric.value));
+    let filterTimer = 0;
+    metricFilter.addEventListener("input", () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(refreshNames, 250);
+    });
     project.addEventListener("change", () => {
       state = { ...state, project: project.value };
       refreshAll();
@@ -192,7 +207,7 @@
     pause.addEventListener("click", () => setPaused(!paused()));
 
     return {
-      metric, project, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
+      metric, metricFilter, metricCount, project, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
       resolution, seriesCard, seriesBody, seriesState, pctCard, pctBody, topBody,
       topNote: topCard.querySelector("#top-note"), vitals, dashError,
     };
@@ -245,13 +260,14 @@
     const params = { project: state.project };
     try {
       const [namesData, projectsData, dashboard] = await Promise.all([
-        api("api/metrics/names", { params }),
+        api("api/metrics/names", { params: namesParams() }),
         api("api/projects"),
         api("api/dashboard", { params: { ...params, period: state.period } }),
       ]);
       if (mine !== dashSeq) return;
       view.dashError.replaceChildren();
       names = namesData.metrics || [];
+      namesTotal = namesData.total ?? names.length;
       fillProjects(projectsData.projects || []);
       if (!state.metric) { // none chosen yet: the busiest (a chosen one stays, even if absent)
         const top = (dashboard.top_metrics || [])[0];
@@ -343,6 +359,24 @@
 
   // ---- rendering ----------------------------------------------------------------
 
+  const namesParams = () => ({ project: state.project, search: view.metricFilter.value.trim() });
+
+  /** Only the metric list, for the filter as typed. */
+  async function refreshNames() {
+    const mine = ++namesSeq;
+    try {
+      const data = await api("api/metrics/names", { params: namesParams() });
+      if (mine !== namesSeq) return;
+      names = data.metrics || [];
+      namesTotal = data.total ?? names.length;
+      fillMetrics();
+    } catch (err) {
+      UI.handleError(err, { where: view.dashError, retry: refreshNames,
+        title: "Could not load the metric list" });
+    }
+  }
+  let namesSeq = 0;
+
   function fillMetrics() {
     const select = view.metric;
     const listed = names.some((m) => m.name === state.metric) || !state.metric
@@ -352,6 +386,11 @@
         value: m.name, text: m.type ? `${m.name} · ${m.type}` : m.name, dataset: { type: m.type },
       })));
     select.value = state.metric;
+    const filtered = view.metricFilter.value.trim() !== "";
+    view.metricCount.textContent = namesTotal > names.length
+      ? `${names.length.toLocaleString("en-US")} of ${namesTotal.toLocaleString("en-US")}`
+        + (filtered ? " matching: type more to narrow" : ": type to filter")
+      : filtered ? `${namesTotal.toLocaleString("en-US")} matching` : "";
   }
 
   function fillProjects(projects) {

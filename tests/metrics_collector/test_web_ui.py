@@ -417,6 +417,35 @@ def test_extreme_values_print_compactly(service: ServiceProcess, page: Page) -> 
         assert width <= viewport, f"page is {width}px wide in a {viewport}px window"
 
 
+def test_thousands_of_metric_names_are_filtered_not_listed(
+    service: ServiceProcess, page: Page
+) -> None:
+    """A flood of distinct names killed the page ("Maximum call stack size exceeded"):
+    the list shows the first 1,000 with the total, and typing narrows it."""
+    at = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for batch in range(2):
+        post(
+            service,
+            [
+                {"name": f"flood_{batch}_{i:04d}", "type": "counter", "value": 1, "timestamp": at}
+                for i in range(700)
+            ],
+        )
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(service.url + "/")
+    enter_key(page)
+    expect(page.locator("#metric-count")).to_have_text("1,000 of 1,400: type to filter")
+    assert page.locator("#f-metric option").count() == 1000
+    page.fill("#f-metric-filter", "flood_1_069")
+    expect(page.locator("#metric-count")).to_have_text("10 matching")
+    expect(page.locator("#f-metric option")).to_have_count(11)  # plus the chosen one
+    page.select_option("#f-metric", "flood_1_0695")
+    expect(page.locator("#chart-title")).to_contain_text("flood_1_0695")
+    expect(page.locator("#s-points")).to_have_text("1")
+    assert not errors
+
+
 # ---- plain HTTP --------------------------------------------------------------------
 
 
