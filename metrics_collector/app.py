@@ -55,7 +55,8 @@ async def post_metrics(request: Request) -> Response:
     batch = parse_batch(await request.body(), window)
     catalog = collector.catalog
     known = catalog.known
-    added = await collector.db.write(lambda conn: store(conn, batch, known))
+    limit = collector.settings.max_series
+    added = await collector.db.write(lambda conn: store(conn, batch, known, limit))
     if added:
         catalog.remember(added)
     return JSONResponse({"status": "accepted", "count": batch.count}, 202)

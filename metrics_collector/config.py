@@ -10,6 +10,7 @@ from shared.config import (
     database_path_setting,
     load,
     max_body_setting,
+    parse_non_negative_int,
     parse_positive_int,
     rate_limit_setting,
     setting,
@@ -21,6 +22,13 @@ class CollectorSettings(Settings):
     database_path: str = database_path_setting("metrics.db")
     rate_limit: int = rate_limit_setting(200)
     max_body_size: int = max_body_setting(524_288)
+    max_series: int = setting(
+        "MAX_SERIES",
+        parse_non_negative_int,
+        100_000,
+        "Distinct series (name, labels, project, type) kept at most; a batch that would "
+        "add more is refused whole (400 naming MAX_SERIES). `0` means no bound.",
+    )
     retention_raw: int = setting(
         "RETENTION_RAW",
         parse_positive_int,

@@ -118,6 +118,22 @@ def _initial_state(conn: sqlite3.Connection) -> None:
     )
 
 
+def _series(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE metric_series (name TEXT NOT NULL, labels TEXT NOT NULL,"
+        " project TEXT NOT NULL, type TEXT NOT NULL,"
+        " PRIMARY KEY (name, labels, project, type)) WITHOUT ROWID"
+    )
+    for table in ("metrics_aggregated", "metrics_raw"):
+        conn.execute(
+            "INSERT OR IGNORE INTO metric_series (name, labels, project, type)"
+            " SELECT DISTINCT name, coalesce(labels, ''), coalesce(project, ''),"
+            f" coalesce(type, 'gauge') FROM {table}"
+        )
+    count = conn.execute("SELECT count(*) FROM metric_series").fetchone()[0]
+    write_state(conn, series_count=str(count))
+
+
 MIGRATIONS: list[Migration] = [
     # 1: raw points.
     """
@@ -202,7 +218,11 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX idx_agg_series ON metrics_aggregated(name, resolution, bucket, project,
         count, sum, min, max, p50, p95, p99);
     """,
+    # 12 (ours): every distinct series with data, so MAX_SERIES can bound them (a
+    # label with unbounded values would otherwise grow every table without end).
+    _series,
 ]
+
 
 STATE_KEYS = (
     "aggregated_through",

@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
+from metrics_collector.database import write_state
 from shared.bulk import BulkInsert
-from shared.responses import BadRequest
+from shared.responses import ApiError, BadRequest
 from shared.timeutil import HOUR, floor_epoch, from_epoch, minute_of, now_iso, to_iso
 from shared.validate import parse_json
 
@@ -38,7 +39,8 @@ RAW_COLUMNS = ("timestamp", "name", "labels", "value", "type", "project")
 #: The points of a batch go in as a few multi-row INSERTs (see shared.bulk).
 insert_raw = BulkInsert("metrics_raw", RAW_COLUMNS)
 
-SeriesKey = tuple[str, str, str]
+#: (name, labels or "", project or "", type): one series.
+SeriesKey = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -46,7 +48,7 @@ class Batch:
     #: The points' columns in RAW_COLUMNS order, flattened (what insert_raw takes).
     values: list[Any]
     count: int
-    #: (name, type, project or "") of every point, for the catalog.
+    #: The distinct series of the batch, for the catalog and the series bound.
     series: set[SeriesKey]
     #: Minute the batch was received in (the /health counter).
     received: str
@@ -173,7 +175,7 @@ def parse_batch(body: bytes, window: Window | None = None) -> Batch:
                 stamps[ts] = stored
             ts = stored
         extend((ts, name, labels, value, kind, project))
-        add((name, kind, project or ""))
+        add((name, labels or "", project or "", kind))
     minutes = {minute_of(ts) for ts in stamps.values()}
     if used_now:
         minutes.add(minute_of(now))
@@ -198,9 +200,9 @@ MAX_KNOWN = 20_000
 
 
 class Catalog:
-    """The (name, type, project) triples known to be in `metric_catalog`.
+    """The series known to be in `metric_series` (and their names in `metric_catalog`).
 
-    Ingestion inserts only triples missing here, so a batch usually costs no
+    Ingestion writes only series missing here, so a batch usually costs no
     catalog write at all. The set is filled after a commit (a write job may
     be replayed, so jobs must not change it) and cleared when retention prunes.
     """
@@ -222,14 +224,47 @@ class Catalog:
             self.known.clear()
 
 
-def store(conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey]) -> list[SeriesKey]:
+class TooManySeries(ApiError):
+    """The batch would take the collector past MAX_SERIES distinct series."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            400,
+            f"Too many distinct series: this collector keeps at most {limit} (MAX_SERIES);"
+            " a label with unbounded values (ids, URLs with ids) is the usual cause",
+        )
+
+
+def store(
+    conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey], max_series: int = 0
+) -> list[SeriesKey]:
     """The write job: the points in a few multi-row INSERTs, plus small upserts.
 
     The points' minutes are marked dirty in the same commit, so aggregation
-    can never miss a point, however late it arrives.
+    can never miss a point, however late it arrives. New series are counted
+    against `max_series` (0: no bound) in the same job: past it the job fails
+    and nothing of the batch is stored.
 
-    Returns the catalog triples it added, for the caller to remember once committed.
+    Returns the series it saw first, for the caller to remember once committed.
     """
+    new = [key for key in batch.series if key not in known]
+    if new:
+        added = conn.executemany(
+            "INSERT OR IGNORE INTO metric_series (name, labels, project, type) VALUES (?, ?, ?, ?)",
+            new,
+        ).rowcount
+        if added > 0:
+            row = conn.execute(
+                "SELECT value FROM metrics_state WHERE key = 'series_count'"
+            ).fetchone()
+            count = (int(row[0]) if row else 0) + added
+            if max_series and count > max_series:
+                raise TooManySeries(max_series)
+            write_state(conn, series_count=str(count))
+            conn.executemany(
+                "INSERT OR IGNORE INTO metric_catalog (name, type, project) VALUES (?, ?, ?)",
+                {(name, kind, project) for name, _, project, kind in new},
+            )
     insert_raw(conn, batch.values)
     conn.executemany(
         "INSERT OR IGNORE INTO metrics_dirty_minutes (minute) VALUES (?)",
@@ -240,9 +275,4 @@ def store(conn: sqlite3.Connection, batch: Batch, known: set[SeriesKey]) -> list
         " ON CONFLICT(minute) DO UPDATE SET count = count + excluded.count",
         (batch.received, batch.count),
     )
-    new = [key for key in batch.series if key not in known]
-    if new:
-        conn.executemany(
-            "INSERT OR IGNORE INTO metric_catalog (name, type, project) VALUES (?, ?, ?)", new
-        )
     return new

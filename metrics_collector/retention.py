@@ -93,6 +93,21 @@ def prune_catalog(conn: sqlite3.Connection) -> int:
     return cur.rowcount
 
 
+def prune_series(conn: sqlite3.Connection) -> int:
+    """Series with no data left in any tier stop counting against MAX_SERIES."""
+    cur = conn.execute(
+        "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metrics_aggregated a"
+        "  WHERE a.name = metric_series.name AND coalesce(a.labels, '') = metric_series.labels"
+        "  AND coalesce(a.project, '') = metric_series.project AND a.type IS metric_series.type)"
+        " AND (name, labels, project, type) NOT IN (SELECT name, coalesce(labels, ''),"
+        "  coalesce(project, ''), type FROM metrics_raw WHERE timestamp >= (SELECT"
+        "  coalesce(min(minute), '9') FROM metrics_dirty_minutes))"
+    )
+    count = conn.execute("SELECT count(*) FROM metric_series").fetchone()[0]
+    write_state(conn, series_count=str(count))
+    return cur.rowcount
+
+
 def _first(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Any:
     row = conn.execute(sql, args).fetchone()
     return row[0] if row else None
@@ -163,6 +178,7 @@ def run(agg: Aggregator, now: float) -> dict[str, int]:
         # Forget first: a batch committed after the prune re-adds what it needs.
         agg.catalog.forget()
         agg.write(prune_catalog)
+        agg.write(prune_series)
     return deleted
 
 

@@ -122,6 +122,26 @@ def test_lenient_integers_are_refused(collector: ServiceProcess, limit: str) -> 
     assert r.status_code == 400
 
 
+def test_a_flood_of_distinct_names_stays_small_to_list_and_hold(
+    collector: ServiceProcess,
+) -> None:
+    """Repro 6, scaled down: posts of 1,000 distinct 200-char names."""
+    with httpx.Client(base_url=collector.url, headers=KEY, timeout=30) as client:
+        for batch in range(20):
+            points = [
+                {"name": f"{batch:02d}-{i:04d}-" + "n" * 190, "type": "counter", "value": 1}
+                for i in range(1000)
+            ]
+            assert client.post("/api/metrics", json=points).status_code == 202
+        names = client.get("/api/metrics/names")
+        assert names.status_code == 200 and len(names.content) < 400_000
+        assert names.json()["total"] >= 20_000 and len(names.json()["metrics"]) == 1000
+        found = client.get("/api/metrics/names", params={"search": "19-0999-"}).json()
+        assert found["total"] == 1
+        assert client.get("/api/projects").json()["total"] == 0
+    healthy(collector)
+
+
 # --- the tracker -----------------------------------------------------------------
 
 

@@ -286,3 +286,22 @@ def test_the_in_memory_catalog_is_bounded(
         post(collector, [point(f"{batch}-{i}-" + "n" * 190) for i in range(1000)])
         assert len(catalog.known) <= 1500
     assert collector.get("/api/metrics/names").json()["total"] == 5000  # nothing lost
+
+
+def test_distinct_series_are_bounded_by_max_series(make_collector: MakeClient) -> None:
+    """A label with unbounded values grew every table without end; past MAX_SERIES a
+    batch adding series is refused whole, known series still flow, retention frees room."""
+    small = make_collector(MAX_SERIES="5")
+    post(small, [point("req", labels={"user": str(i)}) for i in range(5)])
+    r = small.post(
+        "/api/metrics",
+        json=[point("req", labels={"user": "0"}), point("req", labels={"user": "new"})],
+    )
+    assert r.status_code == 400 and "MAX_SERIES" in r.json()["detail"]
+    assert count(small) == 5  # nothing of the refused batch
+    post(small, [point("req", labels={"user": "3"}), point("req", labels={"user": "4"})])
+    assert count(small) == 7
+    # Once their data has aged out of every tier, series stop counting.
+    aggregate(small, time.time() + 40 * 86_400)
+    assert sql(small, "SELECT count(*) FROM metric_series") == [(0,)]
+    post(small, [point("other", labels={"user": str(i)}) for i in range(5)])
