@@ -126,6 +126,11 @@
       })));
     const project = h("select", { id: "f-project", name: "project" },
       h("option", { value: "", text: "All projects" }));
+    // Shown only when there are more projects than one list answer holds.
+    const projectFilter = h("input", {
+      type: "search", id: "f-project-filter", placeholder: "Filter projects…", autocomplete: "off",
+      spellcheck: "false", "aria-label": "Filter the project list", hidden: true,
+    });
     const labels = h("input", {
       type: "search", id: "f-labels", name: "labels", placeholder: "key:value, key2:value2",
       autocomplete: "off", spellcheck: "false", "aria-describedby": "labels-error",
@@ -137,7 +142,9 @@
         h("label", { for: "f-metric", class: "field-label", text: "Metric" }),
         h("div", { class: "metric-picker" }, metricFilter, metric), metricCount),
       h("div", { class: "field" }, h("span", { class: "field-label", text: "Period" }), periods),
-      field("Project", project, "field-project"),
+      h("div", { class: "field field-project" },
+        h("label", { for: "f-project", class: "field-label", text: "Project" }),
+        h("div", { class: "metric-picker" }, projectFilter, project)),
       h("div", { class: "field field-labels" },
         h("label", { for: "f-labels", class: "field-label", text: "Labels" }),
         labels, labelsError));
@@ -185,6 +192,11 @@
     labels.addEventListener("change", applyLabels);
     labels.addEventListener("search", applyLabels); // the field's clear button
     metric.addEventListener("change", () => selectMetric(metric.value));
+    let projectTimer = 0;
+    projectFilter.addEventListener("input", () => {
+      clearTimeout(projectTimer);
+      projectTimer = setTimeout(refreshProjects, 250);
+    });
     let filterTimer = 0;
     metricFilter.addEventListener("input", () => {
       clearTimeout(filterTimer);
@@ -207,7 +219,7 @@
     pause.addEventListener("click", () => setPaused(!paused()));
 
     return {
-      metric, metricFilter, metricCount, project, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
+      metric, metricFilter, metricCount, project, projectFilter, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
       resolution, seriesCard, seriesBody, seriesState, pctCard, pctBody, topBody,
       topNote: topCard.querySelector("#top-note"), vitals, dashError,
     };
@@ -261,14 +273,14 @@
     try {
       const [namesData, projectsData, dashboard] = await Promise.all([
         api("api/metrics/names", { params: namesParams() }),
-        api("api/projects"),
+        api("api/projects", { params: { search: view.projectFilter.value.trim() } }),
         api("api/dashboard", { params: { ...params, period: state.period } }),
       ]);
       if (mine !== dashSeq) return;
       view.dashError.replaceChildren();
       names = namesData.metrics || [];
       namesTotal = namesData.total ?? names.length;
-      fillProjects(projectsData.projects || []);
+      fillProjects(projectsData);
       if (!state.metric) { // none chosen yet: the busiest (a chosen one stays, even if absent)
         const top = (dashboard.top_metrics || [])[0];
         state = { ...state, metric: top ? top.name : (names[0] || {}).name || "" };
@@ -393,7 +405,21 @@
       : filtered ? `${namesTotal.toLocaleString("en-US")} matching` : "";
   }
 
-  function fillProjects(projects) {
+  /** Only the project list, for the filter as typed. */
+  async function refreshProjects() {
+    try {
+      const search = view.projectFilter.value.trim();
+      fillProjects(await api("api/projects", { params: { search } }));
+    } catch (err) {
+      UI.handleError(err, { where: view.dashError, retry: refreshProjects,
+        title: "Could not load the project list" });
+    }
+  }
+
+  function fillProjects(data) {
+    const projects = data.projects || [];
+    const total = data.total ?? projects.length;
+    if (total > projects.length) view.projectFilter.hidden = false;
     const select = view.project;
     const chosen = state.project;
     const list = chosen && !projects.includes(chosen) ? [...projects, chosen] : projects;

@@ -446,6 +446,27 @@ def test_thousands_of_metric_names_are_filtered_not_listed(
     assert not errors
 
 
+def test_thousands_of_projects_get_a_filter(service: ServiceProcess, page: Page) -> None:
+    at = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for batch in range(2):
+        post(
+            service,
+            [
+                {"name": "jobs", "type": "counter", "value": 1, "timestamp": at,
+                 "project": f"team-{batch}-{i:03d}"}
+                for i in range(600)
+            ],
+        )  # fmt: skip
+    page.goto(service.url + "/")
+    enter_key(page)
+    expect(page.locator("#f-project-filter")).to_be_visible()
+    expect(page.locator("#f-project option")).to_have_count(1001)  # "All projects" + 1,000
+    page.fill("#f-project-filter", "team-1-59")
+    expect(page.locator("#f-project option")).to_have_count(11)
+    page.select_option("#f-project", "team-1-595")
+    expect(page.locator("#s-datapoints")).to_have_text("1")
+
+
 # ---- plain HTTP --------------------------------------------------------------------
 
 
