@@ -17,7 +17,14 @@ from metrics_collector.aggregation import Aggregator
 from metrics_collector.config import CollectorSettings
 from metrics_collector.dashboard import dashboard, parse_dashboard_query
 from metrics_collector.database import MIGRATIONS
-from metrics_collector.ingestion import MAX_PROJECT, Catalog, parse_batch, store, window_at
+from metrics_collector.ingestion import (
+    MAX_PROJECT,
+    Catalog,
+    Rejections,
+    parse_batch,
+    store,
+    window_at,
+)
 from metrics_collector.query import (
     health_figures,
     list_names,
@@ -27,7 +34,7 @@ from metrics_collector.query import (
     query_metrics,
 )
 from shared.app import Context, Worker
-from shared.responses import JSONResponse
+from shared.responses import ApiError, JSONResponse
 from shared.service import Service
 from shared.validate import query_optional
 
@@ -37,6 +44,7 @@ class Collector(Context[CollectorSettings]):
     """The running collector: settings, database, the series catalog, the aggregator."""
 
     catalog: Catalog = field(init=False, default_factory=Catalog)
+    rejections: Rejections = field(init=False, default_factory=Rejections)
     aggregator: Aggregator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,17 +54,26 @@ class Collector(Context[CollectorSettings]):
         return [self.aggregator]
 
     async def health(self) -> Mapping[str, Any]:
-        return await self.db.read(health_figures)
+        figures = await self.db.read(health_figures)
+        return {**figures, "rejected_batches_24h": self.rejections.last_24h()}
 
 
 async def post_metrics(request: Request) -> Response:
     collector = Collector.of(request)
-    window = window_at(time.time(), collector.settings.retention_hourly)
-    batch = parse_batch(await request.body(), window)
+    settings = collector.settings
+    window = window_at(time.time(), settings.retention_hourly)
     catalog = collector.catalog
     known = catalog.known
-    limit = collector.settings.max_series
-    added = await collector.db.write(lambda conn: store(conn, batch, known, limit))
+    try:
+        batch = parse_batch(await request.body(), window, settings.max_batch_points)
+        added = await collector.db.write(
+            lambda conn: store(conn, batch, known, settings.max_series)
+        )
+    except ApiError as exc:
+        if exc.status_code < 500:  # refused for good, not "retry later": never silent
+            client = request.client.host if request.client else "unknown"
+            collector.rejections.record(client, exc.detail)
+        raise
     if added:
         catalog.remember(added)
     return JSONResponse({"status": "accepted", "count": batch.count}, 202)

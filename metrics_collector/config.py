@@ -21,7 +21,14 @@ from shared.config import (
 class CollectorSettings(Settings):
     database_path: str = database_path_setting("metrics.db")
     rate_limit: int = rate_limit_setting(200)
-    max_body_size: int = max_body_setting(524_288)
+    max_body_size: int = max_body_setting(4_194_304)
+    max_batch_points: int = setting(
+        "MAX_BATCH_POINTS",
+        parse_positive_int,
+        10_000,
+        "Points one batch may hold; a larger batch is refused whole (400), logged and "
+        "counted in `/health` `rejected_batches_24h`.",
+    )
     max_series: int = setting(
         "MAX_SERIES",
         parse_non_negative_int,

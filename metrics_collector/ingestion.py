@@ -10,10 +10,12 @@ and label objects are serialised once with sorted keys.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,8 +28,12 @@ from shared.responses import ApiError, BadRequest
 from shared.timeutil import HOUR, floor_epoch, from_epoch, minute_of, now_iso, to_iso
 from shared.validate import parse_json
 
+log = logging.getLogger("monlight.metrics_collector.ingestion")
+
 TYPES = frozenset(("counter", "histogram", "gauge"))
-MAX_POINTS = 1000
+#: Points per batch by default (MAX_BATCH_POINTS): the published 0.3.0 client flushes
+#: everything it gathered in one batch, ~500 requests/s of an app fit in 10,000.
+MAX_POINTS = 10_000
 MAX_NAME = 200
 MAX_PROJECT = 100
 
@@ -105,7 +111,7 @@ def window_at(now: float, retention_hourly_days: int) -> Window:
     return Window(oldest, from_epoch(now + HOUR), f"RETENTION_HOURLY={retention_hourly_days} days")
 
 
-def parse_batch(body: bytes, window: Window | None = None) -> Batch:
+def parse_batch(body: bytes, window: Window | None = None, max_points: int = MAX_POINTS) -> Batch:
     """Validate every point; BadRequest names the first bad index and field.
 
     With a `window`, timestamps outside it are refused (tools that seed past
@@ -115,8 +121,10 @@ def parse_batch(body: bytes, window: Window | None = None) -> Batch:
     if data.__class__ is not list:
         raise BadRequest("Request body must be a JSON array of metric points")
     n = len(data)
-    if not 1 <= n <= MAX_POINTS:
-        raise BadRequest(f"Request body must hold 1 to {MAX_POINTS} points (got {n})")
+    if not 1 <= n <= max_points:
+        raise BadRequest(
+            f"Request body must hold 1 to {max_points} points (got {n}; MAX_BATCH_POINTS)"
+        )
     now = now_iso()
     stamps: dict[str, str] = {}
     used_now = False
@@ -197,6 +205,47 @@ def check_window(i: int, stored: str, window: Window) -> None:
 
 #: Catalog entries kept in memory (~200 bytes each at most): past it the set restarts.
 MAX_KNOWN = 20_000
+
+
+class Rejections:
+    """Batches refused in the last 24 h, and a warning log a client cannot flood.
+
+    Counted per minute in memory (cheap for /health; a restart starts over).
+    Each client gets at most one warning line per LOG_EVERY seconds, which
+    says how many of its batches were refused since the last one.
+    """
+
+    LOG_EVERY = 60.0
+    MAX_CLIENTS = 10_000
+
+    def __init__(self) -> None:
+        self._per_minute: dict[int, int] = {}
+        self._clients: dict[str, tuple[float, int]] = {}  # last line, refused since
+        self._lock = threading.Lock()
+
+    def record(self, client: str, reason: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        with self._lock:
+            self._per_minute[minute] = self._per_minute.get(minute, 0) + 1
+            if len(self._per_minute) > 24 * 60 + 10:
+                for old in [m for m in self._per_minute if m <= minute - 24 * 60]:
+                    del self._per_minute[old]
+            last, since = self._clients.get(client, (-math.inf, 0))
+            if now - last < self.LOG_EVERY:
+                self._clients[client] = (last, since + 1)
+                return
+            if len(self._clients) >= self.MAX_CLIENTS:
+                self._clients.clear()
+            self._clients[client] = (now, 0)
+        more = f" (and {since} more from it since the last line)" if since else ""
+        log.warning("refused a metrics batch from %s: %s%s", client, reason, more)
+
+    def last_24h(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        first = int(now // 60) - 24 * 60
+        with self._lock:
+            return sum(n for m, n in self._per_minute.items() if m > first)
 
 
 class Catalog:

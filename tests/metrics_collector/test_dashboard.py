@@ -162,6 +162,7 @@ def test_health_reports_received_points_and_last_run(collector: TestClient) -> N
         "status": "ok",
         "metrics_received_24h": 0,
         "last_aggregation": None,
+        "rejected_batches_24h": 0,
     }
     post(collector, [point(timestamp=minutes_ago(3))] * 7)
     post(collector, [point()] * 5)

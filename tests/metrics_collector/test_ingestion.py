@@ -130,8 +130,8 @@ def test_empty_project_means_none(collector: TestClient) -> None:
 GOOD = point(timestamp=f"{DAY}T00:00:00Z")
 BAD_BODIES = [
     pytest.param(b'{"name": "a", "type": "counter", "value": 1}', "JSON array", id="object"),
-    pytest.param(b"[]", "1 to 1000 points (got 0)", id="empty"),
-    pytest.param(orjson.dumps([GOOD] * 1001), "1 to 1000 points (got 1001)", id="1001-points"),
+    pytest.param(b"[]", "1 to 10000 points (got 0", id="empty"),
+    pytest.param(orjson.dumps([GOOD] * 10_001), "1 to 10000 points (got 10001", id="10001-points"),
     pytest.param(b'[{"name":"a","type":"counter","value":NaN}]', "Invalid JSON", id="NaN"),
     pytest.param(b'[{"name":"a","type":"counter","value":Infinity}]', "Invalid JSON", id="inf"),
     pytest.param(b'[{"name":"a","type":"counter","value":1e999}]', "Invalid JSON", id="1e999"),
@@ -213,9 +213,9 @@ def test_bad_batches_are_rejected_whole(collector: TestClient, body: bytes, deta
     assert collector.get("/health").json()["metrics_received_24h"] == 0
 
 
-def test_body_over_512_kib_is_413(collector: TestClient) -> None:
-    body = orjson.dumps([point(labels={"pad": "x" * 600})] * 1000)
-    assert len(body) > 600 * 1024
+def test_body_over_4_mib_is_413(collector: TestClient) -> None:
+    body = orjson.dumps([point(labels={"pad": "x" * 5000})] * 1000)
+    assert len(body) > 4 * 1024 * 1024
     r = collector.post("/api/metrics", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "exceeds" in r.json()["detail"]
     assert count(collector) == 0
@@ -305,3 +305,33 @@ def test_distinct_series_are_bounded_by_max_series(make_collector: MakeClient) -
     aggregate(small, time.time() + 40 * 86_400)
     assert sql(small, "SELECT count(*) FROM metric_series") == [(0,)]
     post(small, [point("other", labels={"user": str(i)}) for i in range(5)])
+
+
+def test_big_flushes_are_accepted_and_refused_batches_are_never_silent(
+    make_collector: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The published client sends everything it gathered in one batch; above ~50
+    requests/s that passed 1,000 points and was refused with nothing in the log."""
+    collector = make_collector()
+    post(collector, [point(value=i) for i in range(10_000)])  # MAX_BATCH_POINTS default
+    small = make_collector("small", MAX_BATCH_POINTS="100")
+    caplog.set_level("WARNING", logger="monlight.metrics_collector.ingestion")
+    for _ in range(5):
+        r = small.post("/api/metrics", json=[point()] * 101)
+        assert r.status_code == 400 and "MAX_BATCH_POINTS" in r.json()["detail"]
+    bad = small.post("/api/metrics", json=[{"name": "x"}])
+    assert bad.status_code == 400
+    assert small.get("/health").json()["rejected_batches_24h"] == 6
+    lines = [r.getMessage() for r in caplog.records if "refused a metrics batch" in r.getMessage()]
+    assert len(lines) == 1 and "testclient" in lines[0] and "101" in lines[0]  # one per client
+    assert collector.get("/health").json()["rejected_batches_24h"] == 0
+
+
+def test_rejection_log_lines_are_rate_limited_per_client() -> None:
+    from metrics_collector.ingestion import Rejections
+
+    rejections = Rejections()
+    for second in range(0, 180, 2):
+        rejections.record("10.0.0.1", "bad", now=1_000_000 + second)
+    assert rejections.last_24h(now=1_000_200) == 90
+    assert rejections.last_24h(now=1_000_000 + 25 * 3600) == 0
