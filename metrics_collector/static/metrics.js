@@ -175,12 +175,14 @@
       topBody);
     const vitals = h("section", { class: "card vitals", id: "web-vitals", hidden: true });
     const dashError = h("div", { id: "dashboard-error" });
+    const rejected = h("p", { class: "alert alert-warn", id: "rejected", role: "status", hidden: true });
 
     UI.mount(
       h("div", { class: "page-head" }, h("h1", { text: "Metrics" }),
         h("div", { class: "head-actions" }, updated, pause, refresh)),
       toolbar,
       dashError,
+      rejected,
       h("div", { class: "stat-row", id: "summary" },
         statCard("s-datapoints", "Datapoints"), statCard("s-distinct", "Distinct metrics"),
         statCard("s-points", "Selected metric · points"),
@@ -221,7 +223,7 @@
     return {
       metric, metricFilter, metricCount, project, projectFilter, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
       resolution, seriesCard, seriesBody, seriesState, pctCard, pctBody, topBody,
-      topNote: topCard.querySelector("#top-note"), vitals, dashError,
+      topNote: topCard.querySelector("#top-note"), vitals, dashError, rejected,
     };
   }
 
@@ -271,10 +273,11 @@
     const mine = ++dashSeq;
     const params = { project: state.project };
     try {
-      const [namesData, projectsData, dashboard] = await Promise.all([
+      const [namesData, projectsData, dashboard, health] = await Promise.all([
         api("api/metrics/names", { params: namesParams() }),
         api("api/projects", { params: { search: view.projectFilter.value.trim() } }),
         api("api/dashboard", { params: { ...params, period: state.period } }),
+        api("health").catch(() => null), // only for the refused-batches note
       ]);
       if (mine !== dashSeq) return;
       view.dashError.replaceChildren();
@@ -287,6 +290,7 @@
       }
       fillMetrics();
       renderDashboard(dashboard);
+      renderRejected(health);
       markUpdated();
     } catch (err) {
       if (mine !== dashSeq) return;
@@ -486,6 +490,16 @@
   function setMetricStats(stats) {
     document.getElementById("s-points").textContent = stats ? stats.count.toLocaleString("en-US") : "—";
     document.getElementById("s-avg").textContent = stats ? fmt(stats.avg) : "—";
+  }
+
+  /** Batches the collector refused are data a sender lost: say so where people look. */
+  function renderRejected(health) {
+    const n = (health && health.rejected_batches_24h) || 0;
+    view.rejected.hidden = n === 0;
+    view.rejected.textContent = n === 0 ? ""
+      : `${n.toLocaleString("en-US")} batch${n === 1 ? " was" : "es were"} refused in the last 24 h`
+        + " (too many points, bad values or too many series): their points are not here."
+        + " The collector's log names the sender and the reason.";
   }
 
   function renderDashboard(dashboard) {

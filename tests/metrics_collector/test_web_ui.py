@@ -467,6 +467,21 @@ def test_thousands_of_projects_get_a_filter(service: ServiceProcess, page: Page)
     expect(page.locator("#s-datapoints")).to_have_text("1")
 
 
+def test_refused_batches_are_shown(service: ServiceProcess, page: Page) -> None:
+    post(service, [{"name": "ok", "type": "counter", "value": 1}])
+    page.goto(service.url + "/")
+    enter_key(page)
+    expect(page.locator("#s-datapoints")).to_have_text("1")
+    expect(page.locator("#rejected")).to_be_hidden()
+    for _ in range(2):
+        bad = httpx.post(
+            f"{service.url}/api/metrics", json=[{"name": "x"}], headers={"X-API-Key": KEY}
+        )
+        assert bad.status_code == 400
+    page.click("#refresh")
+    expect(page.locator("#rejected")).to_contain_text("2 batches were refused in the last 24 h")
+
+
 # ---- plain HTTP --------------------------------------------------------------------
 
 
