@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from metrics_collector import web_ui
 from metrics_collector.aggregation import Aggregator
@@ -52,6 +53,12 @@ class Collector(Context[CollectorSettings]):
 
     def workers(self) -> list[Worker]:
         return [self.aggregator]
+
+    def body_refused(self, scope: Scope, detail: str) -> None:
+        """A batch over MAX_BODY_SIZE is a refused batch too (the gate answered it)."""
+        if scope["method"] == "POST" and scope["path"] == "/api/metrics":
+            client = scope.get("client")
+            self.rejections.record(client[0] if client else "unknown", detail)
 
     async def health(self) -> Mapping[str, Any]:
         figures = await self.db.read(health_figures)
@@ -121,5 +128,6 @@ SERVICE: Service[CollectorSettings, Collector] = Service(
     context=Collector,
     workers=Collector.workers,
     health=Collector.health,
+    body_refused=Collector.body_refused,
     ui=web_ui.UI,
 )

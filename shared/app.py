@@ -171,6 +171,10 @@ def create_app(service: Service[S, Any], settings: S) -> Starlette:
             state.context = None
             await db.aclose()
 
+    def too_large(scope: Scope, detail: str) -> None:
+        if service.body_refused is not None and state.context is not None:
+            service.body_refused(state.context, scope, detail)
+
     routes = [health_route(state), *service.routes]
     if service.ui is not None:
         routes += service.ui.routes()
@@ -185,6 +189,7 @@ def create_app(service: Service[S, Any], settings: S) -> Starlette:
                 key_rate_limit=settings.key_rate_limit,
                 api_key=settings.api_key or None,
                 trusted_proxies=settings.trusted_proxies,
+                on_too_large=too_large,
             ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -43,8 +43,17 @@ class _BodyTooLarge(Exception):
     pass
 
 
+#: Told of every body refused for its size (scope, detail), e.g. to count it.
+TooLargeHook = Callable[[Scope, str], None]
+
+
 async def _read_limited(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, limit: int
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    limit: int,
+    on_too_large: TooLargeHook | None = None,
 ) -> None:
     """Run app with a body of unknown length, stopping the read past `limit`.
 
@@ -81,7 +90,10 @@ async def _read_limited(
     if exceeded and not started:
         if not body_done:
             await _drain(receive)
-        await send_error(send, 413, f"Request body exceeds {limit} bytes")
+        detail = f"Request body exceeds {limit} bytes"
+        if on_too_large is not None:
+            on_too_large(scope, detail)
+        await send_error(send, 413, detail)
 
 
 #: What is read and dropped of a body over the limit before the 413 goes out,
@@ -312,8 +324,10 @@ class Gate:
         key_rate_limit: int = 0,
         trusted_proxies: Sequence[Network] = (),
         applies: Callable[[str], bool] = is_api,
+        on_too_large: TooLargeHook | None = None,
     ) -> None:
         self.app = app
+        self.on_too_large = on_too_large
         self.max_body = max_body
         self.applies = applies
         self.expected = api_key.encode() if api_key else None
@@ -346,7 +360,10 @@ class Gate:
             return
         if length > self.max_body:
             await _drain(receive)
-            await send_error(send, 413, f"Request body exceeds {self.max_body} bytes")
+            detail = f"Request body exceeds {self.max_body} bytes"
+            if self.on_too_large is not None:
+                self.on_too_large(scope, detail)
+            await send_error(send, 413, detail)
             return
         if self.applies(scope["path"]):
             expected = self.expected
@@ -373,6 +390,6 @@ class Gate:
                     await send_error(send, 401, "Invalid API key")
                     return
         if length == _UNKNOWN_LENGTH:
-            await _read_limited(self.app, scope, receive, send, self.max_body)
+            await _read_limited(self.app, scope, receive, send, self.max_body, self.on_too_large)
         else:
             await self.app(scope, receive, send)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from shared.app import Context, Worker, create_app
 from shared.config import Settings, Var, load, var_of, variables
@@ -60,6 +61,8 @@ class Service(Generic[S, C]):
     workers: Callable[[C], Sequence[Worker]] = _no_workers
     #: Extra `/health` fields (it must also prove the database answers).
     health: Callable[[C], Awaitable[Mapping[str, Any]]] | None = None
+    #: Told of a request body the gate refused for its size (413) before any handler ran.
+    body_refused: Callable[[C, Scope, str], None] | None = None
     #: The web UI, if the service has one.
     ui: UI | None = None
     #: Variables the contract tests set besides the key (required ones, say).

@@ -325,6 +325,10 @@ def test_big_flushes_are_accepted_and_refused_batches_are_never_silent(
     lines = [r.getMessage() for r in caplog.records if "refused a metrics batch" in r.getMessage()]
     assert len(lines) == 1 and "testclient" in lines[0] and "101" in lines[0]  # one per client
     assert collector.get("/health").json()["rejected_batches_24h"] == 0
+    # A batch the gate refuses for its size (413) counts too.
+    r = collector.post("/api/metrics", content=b"[" + b" " * (4 * 1024 * 1024) + b"]")
+    assert r.status_code == 413
+    assert collector.get("/health").json()["rejected_batches_24h"] == 1
 
 
 def test_rejection_log_lines_are_rate_limited_per_client() -> None:
