@@ -28,8 +28,10 @@ from metrics_collector.ingestion import (
 )
 from metrics_collector.query import (
     health_figures,
+    label_values,
     list_names,
     list_projects,
+    parse_labels_query,
     parse_list_query,
     parse_metrics_query,
     query_metrics,
@@ -99,6 +101,11 @@ async def get_names(request: Request) -> Response:
     )
 
 
+async def get_labels(request: Request) -> Response:
+    q = parse_labels_query(request.query_params)
+    return JSONResponse(await Collector.of(request).db.read(lambda conn: label_values(conn, q)))
+
+
 async def get_projects(request: Request) -> Response:
     q = parse_list_query(request.query_params)
     return JSONResponse(await Collector.of(request).db.read(lambda conn: list_projects(conn, q)))
@@ -113,6 +120,7 @@ ROUTES = [
     Route("/api/metrics", post_metrics, methods=["POST"]),
     Route("/api/metrics", get_metrics, methods=["GET"]),
     Route("/api/metrics/names", get_names, methods=["GET"]),
+    Route("/api/metrics/labels", get_labels, methods=["GET"]),
     Route("/api/projects", get_projects, methods=["GET"]),
     Route("/api/dashboard", get_dashboard, methods=["GET"]),
 ]

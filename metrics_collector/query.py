@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.datastructures import QueryParams
 
 from metrics_collector.database import read_state
@@ -366,3 +367,84 @@ def health_figures(conn: sqlite3.Connection, now: float | None = None) -> dict[s
     ).fetchone()[0]
     last = conn.execute("SELECT value FROM metrics_state WHERE key = 'last_aggregation'").fetchone()
     return {"metrics_received_24h": received, "last_aggregation": last[0] if last else None}
+
+
+#: Values listed per label key by /api/metrics/labels (the most frequent first).
+LABEL_VALUES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class LabelsQuery:
+    name: str
+    period: str
+    seconds: int
+    project: str | None
+
+
+def parse_labels_query(params: QueryParams) -> LabelsQuery:
+    period, seconds = query_duration(params, "period", DEFAULT_PERIOD)
+    return LabelsQuery(
+        name=query_required(params, "name", MAX_NAME),
+        period=period,
+        seconds=seconds,
+        project=query_optional(params, "project", MAX_PROJECT),
+    )
+
+
+def label_values(
+    conn: sqlite3.Connection, q: LabelsQuery, now: float | None = None
+) -> dict[str, Any]:
+    """GET /api/metrics/labels: the label keys of a metric's series in the period, each
+    with its most frequent values (by points) — what the UI's label pickers offer."""
+    with snapshot(conn):
+        state = read_state(conn)
+        resolution = resolve_resolution("auto", q.seconds)
+        scope = make_scope(
+            state, q.period, q.seconds, resolution, q.project, now=now, whole_hours=True
+        )
+        where, args = scope.where()
+        per_labels: dict[str, int] = {}
+        for seg in scope.segments:
+            if seg.tier == "raw":
+                sql = (
+                    "SELECT labels, count(*) FROM metrics_raw WHERE name = ?"
+                    f" AND timestamp >= ? AND timestamp < ?{where} GROUP BY labels"
+                )
+                params: tuple[Any, ...] = (q.name, seg.start, seg.end, *args)
+            else:
+                sql = (
+                    "SELECT labels, sum(count) FROM metrics_aggregated WHERE name = ?"
+                    f" AND resolution = ? AND bucket >= ? AND bucket < ?{where} GROUP BY labels"
+                )
+                params = (q.name, seg.tier, seg.start, seg.end, *args)
+            for labels, n in conn.execute(sql, params):
+                if labels:
+                    per_labels[labels] = per_labels.get(labels, 0) + int(n)
+    counts: dict[str, dict[str, int]] = {}
+    for text, n in per_labels.items():
+        try:
+            pairs = orjson.loads(text)
+        except orjson.JSONDecodeError:  # not ours; nothing to offer
+            continue
+        if not isinstance(pairs, dict):
+            continue
+        for key, value in pairs.items():
+            values = counts.setdefault(str(key), {})
+            value = value if isinstance(value, str) else orjson.dumps(value).decode()
+            values[value] = values.get(value, 0) + n
+    return {
+        "name": q.name,
+        "labels": [
+            {
+                "key": key,
+                "values": [
+                    {"value": v, "count": c}
+                    for v, c in sorted(values.items(), key=lambda item: (-item[1], item[0]))[
+                        :LABEL_VALUES
+                    ]
+                ],
+                "distinct": len(values),
+            }
+            for key, values in sorted(counts.items())
+        ],
+    }

@@ -373,3 +373,34 @@ def test_names_and_projects_are_paged_searchable_and_counted(collector: TestClie
     assert collector.get("/api/metrics/names", params={"limit": "0"}).status_code == 400
     projects = collector.get("/api/projects", params={"search": "p1"}).json()
     assert projects["projects"] == ["p1"] and projects["total"] == 1
+
+
+def test_label_keys_and_their_frequent_values(collector: TestClient) -> None:
+    """What the UI's label pickers offer: keys of the metric's series in the period,
+    values by points, at most 50 each with the distinct count — raw and aggregated alike."""
+    points = [
+        point("req", labels={"endpoint": f"/e{i % 60}", "method": "GET" if i % 3 else "POST"},
+              timestamp=minutes_ago(90 if i % 2 else 2))
+        for i in range(600)
+    ] + [point("req", labels={"code": 500}, timestamp=minutes_ago(2))] * 3 + [
+        point("other", labels={"secret": "x"}, timestamp=minutes_ago(2)),
+    ]  # fmt: skip
+    post(collector, points)
+    for run in (False, True):  # from raw points, then from aggregated rows
+        if run:
+            aggregate(collector)
+        r = collector.get("/api/metrics/labels", params={"name": "req", "period": "3h"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["name"] == "req"
+        by_key = {entry["key"]: entry for entry in body["labels"]}
+        assert list(by_key) == ["code", "endpoint", "method"]  # not other's "secret"
+        assert by_key["method"]["values"] == [
+            {"value": "GET", "count": 400},
+            {"value": "POST", "count": 200},
+        ]
+        assert by_key["endpoint"]["distinct"] == 60 and len(by_key["endpoint"]["values"]) == 50
+        assert by_key["code"]["values"] == [{"value": "500", "count": 3}]
+    narrow = collector.get("/api/metrics/labels", params={"name": "req", "period": "10m"}).json()
+    assert {e["key"]: e["distinct"] for e in narrow["labels"]}["endpoint"] == 30
+    assert collector.get("/api/metrics/labels").status_code == 400  # name is required
