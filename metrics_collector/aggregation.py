@@ -16,10 +16,12 @@ Exact and idempotent by construction — rows are rebuilt, never incremented:
   commit as each purge, and purges stop at the first dirty minute. So every
   raw point older than it has not been counted yet: for those minutes the
   points are *merged* into the existing rows (counts, sums, min and max
-  exact; percentiles count-weighted) and deleted in the same commit, so
+  exact; sketches merged) and deleted in the same commit, so
   they are never counted twice.
 * **Hours.** A rebuilt minute marks its hour dirty; complete dirty hours
-  are rebuilt in SQL from their minute rows (the spec's roll-up).
+  are rebuilt from their minute rows (the spec's roll-up), one series at a
+  time so memory stays flat however many series there are: counts and
+  sums add, sketches merge, percentiles come from the merged sketch.
   `minute_purged_before` (an hour, never past the raw horizon or a dirty
   hour) marks hours whose minute rows are gone: late points there are
   merged into the hour row directly.
@@ -42,19 +44,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 from metrics_collector import retention
 from metrics_collector.config import CollectorSettings
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
-from metrics_collector.stats import (
-    SQL_SUM,
-    Stats,
-    rollup,
-    summarize,
-    weighted_percentile_sql,
-)
+from metrics_collector.stats import Stats, rollup, summarize
 from shared.bulk import BulkInsert
 from shared.db import Database
 from shared.timeutil import HOUR, MINUTE, floor_epoch, from_epoch, hour_of, shift
@@ -64,8 +61,6 @@ log = logging.getLogger("monlight.metrics_collector.aggregation")
 
 #: Raw points read before a chunk of minute rows is written.
 CHUNK_POINTS = 50_000
-#: Complete hours rebuilt per write job.
-CHUNK_HOURS = 6
 
 AGG_FIELDS = (
     "bucket",
@@ -84,6 +79,7 @@ AGG_FIELDS = (
     "type",
     "n_good",
     "n_poor",
+    "sketch",
 )
 AGG_COLUMNS = ", ".join(AGG_FIELDS)
 insert_agg = BulkInsert("metrics_aggregated", AGG_FIELDS)
@@ -110,6 +106,7 @@ def agg_row(bucket: str, resolution: str, series: SeriesId, s: Stats) -> tuple[A
         kind,
         s.n_good,
         s.n_poor,
+        s.sketch,
     )
 
 
@@ -184,7 +181,8 @@ def replace_minutes(
 
 
 _FIND = (
-    "SELECT id, count, sum, min, max, p50, p95, p99, n_good, n_poor FROM metrics_aggregated"
+    "SELECT id, count, sum, min, max, p50, p95, p99, n_good, n_poor, sketch"
+    " FROM metrics_aggregated"
     " WHERE resolution = ? AND bucket = ? AND name = ? AND labels IS ? AND project IS ?"
     " AND type IS ?"
 )
@@ -201,7 +199,7 @@ def merge_into(
     merged = rollup([Stats(*row[1:]), delta])
     conn.execute(
         "UPDATE metrics_aggregated SET count = ?, sum = ?, min = ?, max = ?, avg = ?, p50 = ?,"
-        " p95 = ?, p99 = ?, n_good = ?, n_poor = ? WHERE id = ?",
+        " p95 = ?, p99 = ?, n_good = ?, n_poor = ?, sketch = ? WHERE id = ?",
         (
             merged.count,
             merged.sum,
@@ -213,6 +211,7 @@ def merge_into(
             merged.p99,
             merged.n_good,
             merged.n_poor,
+            merged.sketch,
             row[0],
         ),
     )
@@ -241,32 +240,34 @@ def merge_minute(
     clean(conn, minute, minute, up_to_id)
 
 
-#: Hour percentiles: the count-weighted mean of the minutes' (exact when all minutes agree).
-_ROLLUP_HOUR = f"""
-INSERT INTO metrics_aggregated ({AGG_COLUMNS})
-SELECT ?, 'hour', name, labels, sum(count), {SQL_SUM.format(column="sum")}, min(min), max(max),
-       coalesce({SQL_SUM.format(column="sum")} / sum(count), 0),
-       {weighted_percentile_sql("p50")},
-       {weighted_percentile_sql("p95")},
-       {weighted_percentile_sql("p99")},
-       project, type,
-       CASE WHEN count(n_good) = count(*) THEN sum(n_good) END,
-       CASE WHEN count(n_poor) = count(*) THEN sum(n_poor) END
-FROM metrics_aggregated
-WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?
-GROUP BY name, labels, project, type
-"""
+#: Minute rows of an hour, one series after another (the roll-up streams them).
+_HOUR_MINUTES = (
+    "SELECT name, labels, project, type, count, sum, min, max, p50, p95, p99, n_good, n_poor,"
+    " sketch FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?"
+    " ORDER BY name, labels, project, type"
+)
 
 
-def rebuild_hours(conn: sqlite3.Connection, hours: list[str], horizons: dict[str, str]) -> None:
-    """Complete dirty hours, rebuilt from their minute rows (the spec's roll-up)."""
-    for hour in hours:
-        if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
-            conn.execute(
-                "DELETE FROM metrics_aggregated WHERE resolution = 'hour' AND bucket = ?", (hour,)
-            )
-            conn.execute(_ROLLUP_HOUR, (hour, hour, shift(hour, HOUR)))
-        conn.execute("DELETE FROM metrics_dirty_hours WHERE hour = ?", (hour,))
+def hour_rows(conn: sqlite3.Connection, hour: str) -> list[Any]:
+    """The hour's rows rolled up from its minute rows, flattened for insert_agg."""
+    out: list[Any] = []
+    cursor = conn.execute(_HOUR_MINUTES, (hour, shift(hour, HOUR)))
+    for series, rows in groupby(cursor, key=lambda r: r[:4]):
+        parts = [Stats(*r[4:]) for r in rows]
+        out.extend(agg_row(hour, "hour", series, rollup(parts)))
+    return out
+
+
+def replace_hour(
+    conn: sqlite3.Connection, hour: str, rows: list[Any], horizons: dict[str, str]
+) -> None:
+    """A complete dirty hour rebuilt (unless its minutes were purged meanwhile)."""
+    if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
+        conn.execute(
+            "DELETE FROM metrics_aggregated WHERE resolution = 'hour' AND bucket = ?", (hour,)
+        )
+        insert_agg(conn, rows)
+    conn.execute("DELETE FROM metrics_dirty_hours WHERE hour = ?", (hour,))
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -478,7 +479,7 @@ class Aggregator:
         self.write(lambda c: merge_minute(c, minute, deltas, up_to_id, horizons))
 
     def _hours(self, before: str, horizons: dict[str, str]) -> int:
-        """Rebuild the complete dirty hours (those before `before`), a few per job."""
+        """Rebuild the complete dirty hours (those before `before`), one per job."""
         hours: list[str] = self.read(
             lambda c: [
                 r[0]
@@ -487,9 +488,11 @@ class Aggregator:
                 )
             ]
         )
-        for i in range(0, len(hours), CHUNK_HOURS):
-            chunk = hours[i : i + CHUNK_HOURS]
-            self.write(partial(rebuild_hours, hours=chunk, horizons=horizons))
+        for hour in hours:
+            rows: list[Any] = []
+            if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
+                rows = self.read(partial(hour_rows, hour=hour))
+            self.write(partial(replace_hour, hour=hour, rows=rows, horizons=horizons))
         if self.state()["hours_through"] < before:
             self.write(lambda c: write_state(c, hours_through=before))
         return len(hours)

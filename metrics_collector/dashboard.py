@@ -7,6 +7,9 @@ counts are kept on every aggregate (aggregation counts them per minute), so
 the distribution is exact for any period, not just while raw points exist.
 A page view is counted once per vital reported, so `page_views` (and a
 timeseries bucket's `count`) is the largest sample count of the three.
+Each vital's headline rating follows its 75th percentile (from the merged
+sketches), as Google's Core Web Vitals assessment does; the average's is
+the fallback when no sketch covers the period (rows from before sketches).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from metrics_collector.query import (
     resolve_resolution,
     snapshot,
 )
-from metrics_collector.stats import SQL_SUM, VITALS, rate
+from metrics_collector.sketch import Sketch
+from metrics_collector.stats import SQL_SUM, VITALS, VITALS_PERCENTILE, rate
 from shared.timeutil import HOUR, hour_of, minute_of
 from shared.validate import query_duration, query_optional
 
@@ -87,10 +91,51 @@ def _views(accs: dict[str, VitalAcc]) -> int:
     return max((a.count for a in accs.values()), default=0)
 
 
-def summary_of(short: str, acc: VitalAcc | None) -> dict[str, Any]:
+@dataclass(slots=True)
+class Merged:
+    """The merged sketch of a metric over a scope, and the points no sketch covers."""
+
+    sketch: Sketch
+    uncovered: int = 0
+
+    def quantile(self, percent: int) -> float | None:
+        return self.sketch.quantile(percent) if self.sketch.count else None
+
+
+def merged_sketches(
+    conn: sqlite3.Connection, scope: Scope, names: tuple[str, ...], where: str, args: list[Any]
+) -> dict[str, Merged]:
+    """Per name, one sketch of every point in the scope (raw values sketched as read)."""
+    marks = ", ".join("?" * len(names))
+    out = {name: Merged(Sketch()) for name in names}
+    for seg in scope.segments:
+        if seg.tier == "raw":
+            values: dict[str, list[float]] = {}
+            for name, value in conn.execute(
+                f"SELECT name, value FROM metrics_raw WHERE name IN ({marks})"
+                f" AND timestamp >= ? AND timestamp < ?{where}",
+                (*names, seg.start, seg.end, *args),
+            ):
+                values.setdefault(name, []).append(value)
+            for name, vs in values.items():
+                out[name].sketch.add(vs)
+            continue
+        for name, blob, count in conn.execute(
+            f"SELECT name, sketch, count FROM metrics_aggregated WHERE name IN ({marks})"
+            f" AND resolution = ? AND bucket >= ? AND bucket < ?{where}",
+            (*names, seg.tier, seg.start, seg.end, *args),
+        ):
+            if blob is None:
+                out[name].uncovered += count
+            else:
+                out[name].sketch.merge_encoded(blob)
+    return out
+
+
+def summary_of(short: str, acc: VitalAcc | None, merged: Merged | None = None) -> dict[str, Any]:
     name = "web_vitals_" + short
     if acc is None or not acc.count:
-        return {"avg": None, "count": 0, "rating": None, "distribution": None}
+        return {"avg": None, "count": 0, "rating": None, "distribution": None, "p75": None}
     avg = acc.sum / acc.count
     distribution = None
     if acc.rated:
@@ -99,12 +144,17 @@ def summary_of(short: str, acc: VitalAcc | None) -> dict[str, Any]:
             "needs-improvement": (acc.rated - acc.good - acc.poor) / acc.rated,
             "poor": acc.poor / acc.rated,
         }
-    return {
+    p75 = merged.quantile(VITALS_PERCENTILE) if merged is not None else None
+    out = {
         "avg": avg,
         "count": acc.count,
-        "rating": rate(avg, VITALS[name]),
+        "rating": rate(avg if p75 is None else p75, VITALS[name]),
         "distribution": distribution,
+        "p75": p75,
     }
+    if p75 is not None and merged is not None and merged.uncovered:
+        out["approximate"] = True  # some rows predate sketches: p75 of the rest
+    return out
 
 
 def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any], list[Any]]:
@@ -135,23 +185,29 @@ def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any]
 _LABEL = "json_extract(labels, '$.{key}')"
 
 
+def _vital_filter(scope: Scope) -> tuple[str, list[Any]]:
+    """Browser Web Vitals of the scope's project (SQL conditions with a leading AND)."""
+    where = f" AND {_LABEL.format(key='source')} = 'browser'"
+    if scope.project is None:
+        return where, []
+    # The relay puts the project in a label; direct senders use the field.
+    return where + f" AND (project = ? OR {_LABEL.format(key='project')} = ?)", [
+        scope.project,
+        scope.project,
+    ]
+
+
 def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]:
     """(bucket, name, page, count, sum, good, poor, rated) for browser Web Vitals."""
     marks = ", ".join("?" * len(VITAL_NAMES))
-    where, args = "", []
-    if scope.project is not None:
-        # The relay puts the project in a label; direct senders use the field.
-        where = f" AND (project = ? OR {_LABEL.format(key='project')} = ?)"
-        args = [scope.project, scope.project]
-    source = _LABEL.format(key="source")
+    where, args = _vital_filter(scope)
     page = _LABEL.format(key="page")
     out: list[tuple[Any, ...]] = []
     for seg in scope.segments:
         if seg.tier == "raw":
             rows = conn.execute(
                 f"SELECT timestamp, name, {page}, value FROM metrics_raw"
-                f" WHERE name IN ({marks}) AND timestamp >= ? AND timestamp < ?"
-                f" AND {source} = 'browser'{where}",
+                f" WHERE name IN ({marks}) AND timestamp >= ? AND timestamp < ?{where}",
                 (*VITAL_NAMES, seg.start, seg.end, *args),
             )
             for ts, name, pg, value in rows:
@@ -174,7 +230,7 @@ def _vital_rows(conn: sqlite3.Connection, scope: Scope) -> list[tuple[Any, ...]]
             " sum(n_good), sum(n_poor),"
             " sum(CASE WHEN n_good IS NOT NULL AND n_poor IS NOT NULL THEN count END)"
             f" FROM metrics_aggregated WHERE name IN ({marks}) AND resolution = ?"
-            f" AND bucket >= ? AND bucket < ? AND {source} = 'browser'{where}"
+            f" AND bucket >= ? AND bucket < ?{where}"
             " GROUP BY bucket, name, 3",
             (*VITAL_NAMES, seg.tier, seg.start, seg.end, *args),
         ).fetchall()
@@ -218,8 +274,14 @@ def web_vitals(conn: sqlite3.Connection, scope: Scope) -> dict[str, Any] | None:
         ),
         key=lambda e: (-e["page_views"], str(e["page"])),
     )[:MAX_PAGES]
+    where, args = _vital_filter(scope)
+    merged = merged_sketches(conn, scope, VITAL_NAMES, where, args)
     return {
-        "summary": {short: summary_of(short, overall.get(short)) for short in SHORT.values()},
+        "summary": {
+            short: summary_of(short, overall.get(short), merged[name])
+            for name, short in SHORT.items()
+        },
+        "resolution": "minute" if per_minute else "hour",
         "timeseries": timeseries,
         "by_page": by_page,
     }
@@ -244,8 +306,15 @@ def dashboard(
             whole_hours=q.seconds > MINUTE_BUCKETS_UP_TO,
         )
         totals = _top_metrics(conn, scope)
+        top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))
+        top = top[:TOP]
+        histograms = tuple(name for (name, kind), _ in top if kind == "histogram")
+        where, args = scope.where()
+        p95 = {
+            name: merged.quantile(95)
+            for name, merged in merged_sketches(conn, scope, histograms, where, args).items()
+        }
         vitals = web_vitals(conn, scope)
-    top = sorted(totals.items(), key=lambda item: (-item[1][0], item[0][0], str(item[0][1])))
     body: dict[str, Any] = {
         "period": q.period,
         "summary": {
@@ -253,8 +322,15 @@ def dashboard(
             "distinct_metrics": len({name for name, _ in totals}),
         },
         "top_metrics": [
-            {"name": name, "type": kind, "count": count, "total": total}
-            for (name, kind), (count, total) in top[:TOP]
+            {
+                "name": name,
+                "type": kind,
+                "count": count,
+                "total": total,
+                "avg": total / count if count else None,
+                "p95": p95.get(name) if kind == "histogram" else None,
+            }
+            for (name, kind), (count, total) in top
         ],
     }
     if vitals is not None:

@@ -134,6 +134,29 @@ def _series(conn: sqlite3.Connection) -> None:
     write_state(conn, series_count=str(count))
 
 
+def _sketches(conn: sqlite3.Connection) -> None:
+    """13: a quantile sketch per aggregated histogram row, so merges never average percentiles.
+
+    Rows from before keep their stored percentiles (reads mark them approximate).
+    Minutes whose raw points are surely all there (after the oldest, which the
+    earlier implementation may have purged half-way) are rebuilt by the next run,
+    so recent data gains sketches at once. The covering index goes: a query now
+    reads the sketch from the row anyway, and a narrower index is cheaper to write.
+    """
+    conn.execute("ALTER TABLE metrics_aggregated ADD COLUMN sketch BLOB")
+    conn.execute("DROP INDEX IF EXISTS idx_agg_series")
+    conn.execute(
+        "CREATE INDEX idx_agg_series ON metrics_aggregated(name, resolution, bucket, project)"
+    )
+    purged = _one(conn, "SELECT value FROM metrics_state WHERE key = 'raw_purged_before'") or ""
+    conn.execute(
+        "INSERT OR IGNORE INTO metrics_dirty_minutes (minute)"
+        " SELECT DISTINCT substr(timestamp, 1, 16) || ':00Z' AS m FROM metrics_raw"
+        " WHERE m > ? AND type = 'histogram'",
+        (purged,),
+    )
+
+
 MIGRATIONS: list[Migration] = [
     # 1: raw points.
     """
@@ -221,6 +244,8 @@ MIGRATIONS: list[Migration] = [
     # 12 (ours): every distinct series with data, so MAX_SERIES can bound them (a
     # label with unbounded values would otherwise grow every table without end).
     _series,
+    # 13 (ours): mergeable quantile sketches on aggregated rows.
+    _sketches,
 ]
 
 

@@ -4,7 +4,8 @@ A period is read from the tiers that are complete for it and, past their
 `*_through` marks, from the tier below — down to raw points — so the answer
 includes the minute that is still filling (a point sent a second ago shows)
 and never counts a point twice. Series are merged per bucket: counts and
-sums add, min/max of all, avg = sum/count, percentiles count-weighted.
+sums add, min/max of all, avg = sum/count, percentiles from the merged
+sketches (stats.merge) — or exact, when a bucket is one row or all raw.
 """
 
 from __future__ import annotations
@@ -22,15 +23,7 @@ from starlette.datastructures import QueryParams
 
 from metrics_collector.database import read_state
 from metrics_collector.ingestion import MAX_NAME, MAX_PROJECT
-from metrics_collector.stats import (
-    SQL_SUM,
-    Part,
-    merge_parts,
-    part_json,
-    part_of,
-    percentile_part_sql,
-    summarize,
-)
+from metrics_collector.stats import Stats, merge, stats_json, summarize
 from shared.responses import BadRequest
 from shared.search import like_pattern
 from shared.timeutil import HOUR, MINUTE, ceil_hour, floor_epoch, hour_of, shift
@@ -43,17 +36,32 @@ from shared.validate import (
 )
 
 DEFAULT_PERIOD = "24h"
+#: Longest label key group_by accepts (keys are not limited at ingest; this bounds the SQL).
+MAX_LABEL_KEY = 200
 #: `auto` resolution switches to hours beyond this period.
 AUTO_MINUTE_LIMIT = 24 * HOUR
 LABELS_HINT = "Query parameter 'labels' must look like key:value,key2:value2"
+LABELS_JSON_HINT = (
+    "Query parameter 'labels' in its JSON form must be an object of strings,"
+    ' like {"route": "/a,b"}'
+)
 #: Each pair is an SQL condition; SQLite refuses expressions nested ~1000 deep.
 MAX_LABEL_PAIRS = 50
+#: Most series a group_by answer carries; the rest are merged into OTHER.
+MAX_GROUPS = 50
+OTHER = "__other__"
 
 
 def parse_label_filter(raw: str | None) -> list[tuple[str, str]]:
-    """`key:value,key2:value2` → pairs (split at the first colon; spaces around trimmed)."""
+    """`key:value,key2:value2` → pairs (split at the first colon; spaces around trimmed).
+
+    A value that holds `,` or `:` needs the JSON form: a filter starting with
+    `{` is read as a JSON object of strings, taken as is (no trimming).
+    """
     if raw is None or raw == "":
         return []
+    if raw.lstrip().startswith("{"):
+        return _json_label_filter(raw)
     pairs: list[tuple[str, str]] = []
     parts = raw.split(",")
     if len(parts) > MAX_LABEL_PAIRS:
@@ -65,6 +73,20 @@ def parse_label_filter(raw: str | None) -> list[tuple[str, str]]:
             raise BadRequest(LABELS_HINT)
         pairs.append((key, value))
     return pairs
+
+
+def _json_label_filter(raw: str) -> list[tuple[str, str]]:
+    try:
+        pairs = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest(LABELS_JSON_HINT) from None
+    if not isinstance(pairs, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in pairs.items()
+    ):
+        raise BadRequest(LABELS_JSON_HINT)
+    if len(pairs) > MAX_LABEL_PAIRS:
+        raise BadRequest(f"Query parameter 'labels' may hold at most {MAX_LABEL_PAIRS} pairs")
+    return list(pairs.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +175,24 @@ def label_condition(key: str, value: str) -> tuple[str, list[Any]]:
     return " AND json_extract(labels, ?) = ?", [f'$."{key}"', value]
 
 
+def label_value_sql(key: str) -> tuple[str, list[Any]]:
+    """SQL for the value of one label of a row's series (NULL when it has none)."""
+    if _UNQUOTABLE.search(key):
+        return "(SELECT json_each.value FROM json_each(labels) WHERE json_each.key = ?)", [key]
+    return "json_extract(labels, ?)", [f'$."{key}"']
+
+
+def label_value(labels: str | None, key: str) -> Any:
+    """The same in Python, for raw points (labels are a JSON object or NULL)."""
+    if not labels:
+        return None
+    try:
+        pairs = orjson.loads(labels)
+    except orjson.JSONDecodeError:
+        return None
+    return pairs.get(key) if isinstance(pairs, dict) else None
+
+
 def resolve_resolution(requested: str, seconds: int) -> str:
     if requested == "auto":
         return "minute" if seconds <= AUTO_MINUTE_LIMIT else "hour"
@@ -171,6 +211,7 @@ class MetricsQuery:
     resolution: str  # minute | hour | auto
     project: str | None
     labels: list[tuple[str, str]]
+    group_by: str | None = None
 
 
 def parse_metrics_query(params: QueryParams) -> MetricsQuery:
@@ -183,6 +224,7 @@ def parse_metrics_query(params: QueryParams) -> MetricsQuery:
         resolution=query_choice(params, "resolution", ("minute", "hour", "auto"), "auto"),
         project=query_optional(params, "project", MAX_PROJECT),
         labels=parse_label_filter(params.get("labels")),
+        group_by=query_optional(params, "group_by", MAX_LABEL_KEY),
     )
 
 
@@ -202,14 +244,10 @@ def make_scope(
     return Scope(period, seconds, resolution, start, segments, project, labels or [])
 
 
-#: One query-answer bucket per row, already merged across series (a Part).
-_AGG_SELECT = (
-    "SELECT {bucket}, sum(count), "
-    + SQL_SUM.format(column="sum")
-    + ", min(min), max(max), "
-    + ", ".join(percentile_part_sql(p) for p in ("p50", "p95", "p99"))
-    + " FROM metrics_aggregated WHERE name = ? AND resolution = ? AND bucket >= ?"
-    " AND bucket < ?"
+#: Aggregated rows of one name in a tier, each with its answer bucket and group.
+_AGG_ROWS = (
+    "SELECT {bucket}, {group}, count, sum, min, max, p50, p95, p99, sketch FROM metrics_aggregated"
+    " WHERE name = ? AND resolution = ? AND bucket >= ? AND bucket < ?"
 )
 
 
@@ -256,44 +294,86 @@ def query_metrics(
         return _query_metrics(conn, q, now)
 
 
+#: Parts of an answer: group value → bucket → the rows (Stats) merged into it.
+Parts = dict[Any, dict[str, list[Stats]]]
+
+
 def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None) -> dict[str, Any]:
     state = read_state(conn)
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
+    parts = collect_parts(conn, q, scope)
+    body: dict[str, Any] = {"name": q.name, "resolution": resolution, "period": q.period}
+    if q.group_by is None:
+        body["data"] = answer_data(parts.get(None, {}))
+        return body
+    body["group_by"] = q.group_by
+    body["series"] = [
+        {"labels": {q.group_by: value}, "data": answer_data(buckets)}
+        for value, buckets in top_groups(parts)
+    ]
+    return body
+
+
+def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Parts:
+    """Every row of the answer, by group (None without group_by) and answer bucket."""
     where, args = scope.where()
-    buckets: dict[str, Part] = {}
-    to_bucket = hour_of if resolution == "hour" else None
-
-    def add(bucket: str, part: Part) -> None:
-        seen = buckets.get(bucket)
-        buckets[bucket] = part if seen is None else merge_parts(seen, part)
-
+    hourly = scope.resolution == "hour"
+    key = q.group_by
+    group_sql, group_args = label_value_sql(key) if key is not None else ("NULL", [])
+    parts: Parts = {}
     for segment in scope.segments:
         if segment.tier == "raw":
-            for minute, name, _labels, _project, kind, values in raw_series(
+            seen: dict[str | None, Any] = {}
+            for minute, name, labels, _project, kind, values in raw_series(
                 conn, scope, segment, (q.name,)
             ):
-                add(
-                    to_bucket(minute) if to_bucket else minute,
-                    part_of(summarize(name, kind, values)),
+                group = None
+                if key is not None:
+                    if labels not in seen:
+                        seen[labels] = label_value(labels, key)
+                    group = seen[labels]
+                bucket = hour_of(minute) if hourly else minute
+                parts.setdefault(group, {}).setdefault(bucket, []).append(
+                    summarize(name, kind, values, keep=True)
                 )
             continue
-        expr = "bucket" if segment.tier == resolution else "substr(bucket, 1, 13) || ':00:00Z'"
-        rows = conn.execute(
-            _AGG_SELECT.format(bucket=expr) + where + " GROUP BY 1",
-            (q.name, segment.tier, segment.start, segment.end, *args),
+        expr = (
+            "bucket" if segment.tier == scope.resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         )
-        for row in rows:
-            if row[0] in buckets:
-                add(row[0], row[1:])
-            else:
-                buckets[row[0]] = row[1:]
-    return {
-        "name": q.name,
-        "resolution": resolution,
-        "period": q.period,
-        "data": [part_json(b, buckets[b]) for b in sorted(buckets)],
-    }
+        rows = conn.execute(
+            _AGG_ROWS.format(bucket=expr, group=group_sql) + where,
+            (*group_args, q.name, segment.tier, segment.start, segment.end, *args),
+        )
+        for bucket, group, n, total_, low, high, p50, p95, p99, sketch in rows:
+            parts.setdefault(group, {}).setdefault(bucket, []).append(
+                Stats(n, total_, low, high, p50, p95, p99, sketch=sketch)
+            )
+    return parts
+
+
+def answer_data(buckets: dict[str, list[Stats]]) -> list[dict[str, Any]]:
+    """One merged row per bucket, oldest first."""
+    return [stats_json(b, merge(buckets[b])) for b in sorted(buckets)]
+
+
+def top_groups(parts: Parts) -> list[tuple[Any, dict[str, list[Stats]]]]:
+    """The MAX_GROUPS busiest groups (by count), the rest merged as OTHER."""
+    ranked = sorted(
+        parts.items(),
+        key=lambda item: (
+            -sum(s.count for rows in item[1].values() for s in rows),
+            item[0] is None,
+            str(item[0]),
+        ),
+    )
+    if len(ranked) <= MAX_GROUPS:
+        return ranked
+    other: dict[str, list[Stats]] = {}
+    for _, buckets in ranked[MAX_GROUPS:]:
+        for bucket, rows in buckets.items():
+            other.setdefault(bucket, []).extend(rows)
+    return [*ranked[:MAX_GROUPS], (OTHER, other)]
 
 
 #: Most names or projects one list answer carries (`total` says how many there are).

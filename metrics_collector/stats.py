@@ -1,10 +1,13 @@
-"""Pure statistics: nearest-rank percentiles, per-minute summaries, roll-ups.
+"""Pure statistics: nearest-rank percentiles, per-minute summaries, merges.
 
-Hourly percentiles (and percentiles of series merged in a query) are the
-count-weighted mean of the minute percentiles. That is an approximation —
-exact percentiles would need every raw value, which is kept only for
-RETENTION_RAW hours — but it is stable (re-aggregation gives the same
-numbers) and close for the smooth distributions latencies usually have.
+A minute row keeps the exact nearest-rank percentiles of its raw values and
+a quantile sketch of them (sketch.py). Anything merged — minutes into an
+hour, series or minutes into one answer bucket — takes its percentiles from
+the merged sketches (within 1 % of exact), or exactly from the pooled raw
+values when every part still has them. Percentiles are never averaged,
+except for rows written before sketches existed (no sketch, stored
+percentiles): those are merged count-weighted, as before, and the result is
+marked `approximate`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from metrics_collector.sketch import Sketch
+
 PERCENTILES = (50, 95, 99)
+#: Web Vitals are rated by their 75th percentile (Core Web Vitals assessment).
+VITALS_PERCENTILE = 75
 
 #: Web Vitals thresholds (good ≤ first, poor > second), by metric name.
 VITALS: dict[str, tuple[float, float]] = {
@@ -83,26 +90,53 @@ class Stats:
     #: Web Vitals only: samples rated good / poor (None for other metrics).
     n_good: int | None = None
     n_poor: int | None = None
+    #: The encoded quantile sketch (histograms and Web Vitals; None for legacy rows).
+    sketch: bytes | None = None
+    #: Percentiles merged from rows that had no sketch (count-weighted means).
+    approximate: bool = False
+    #: The sorted raw values, while a query still holds them (exact merges).
+    values: list[float] | None = None
 
     @property
     def avg(self) -> float:
         return self.sum / self.count if self.count else 0.0
 
+    @property
+    def legacy(self) -> bool:
+        """Stored percentiles without a sketch: only count-weighted merges are possible."""
+        return self.p50 is not None and self.sketch is None and self.values is None
 
-def summarize(name: str, kind: str | None, values: list[float]) -> Stats:
+
+def sketched(name: str, kind: str | None) -> bool:
+    """Which series carry a sketch: histograms, and Web Vitals (rated by their p75)."""
+    return kind == "histogram" or name in VITALS
+
+
+def summarize(name: str, kind: str | None, values: list[float], *, keep: bool = False) -> Stats:
     """A minute row from its raw values (sorted in place when needed).
 
     Percentiles only for histograms; Web Vitals also count good/poor samples.
+    `keep` holds on to the sorted values (a query merging raw parts) instead
+    of encoding a sketch.
     """
     n = len(values)
     thresholds = VITALS.get(name)
     histogram = kind == "histogram"
+    sketch = thresholds is not None or histogram
     if n == 1 and thresholds is None:  # common when points are sparse: skip the machinery
         v = values[0]
-        return Stats(1, v, v, v, v, v, v) if histogram else Stats(1, v, v, v)
-    if histogram or thresholds is not None:
+        if not histogram:
+            return Stats(1, v, v, v)
+        if keep:
+            return Stats(1, v, v, v, v, v, v, values=values)
+        return Stats(1, v, v, v, v, v, v, sketch=Sketch.of(values).encode())
+    if sketch:
         values.sort()
         stats = Stats(n, total(values), values[0], values[-1])
+        if keep:
+            stats.values = values
+        else:
+            stats.sketch = Sketch.of(values).encode()
     else:
         stats = Stats(n, total(values), min(values), max(values))
     if histogram:
@@ -126,106 +160,103 @@ def _weighted(pairs: list[tuple[float | None, int]]) -> float | None:
     return sum(p * c for p, c in known) / sum(c for _, c in known)
 
 
-def rollup(parts: Iterable[Stats]) -> Stats:
-    """Aggregates of the same series combined (minutes into an hour, or a late merge).
+def merged_sketch(parts: Iterable[Stats]) -> Sketch:
+    """One sketch of every part that has a sketch or raw values."""
+    sketch = Sketch()
+    for part in parts:
+        if part.sketch is not None:
+            sketch.merge_encoded(part.sketch)
+        elif part.values is not None:
+            sketch.add(part.values)
+    return sketch
 
-    Counts and sums add, min of mins, max of maxes; percentiles are the
-    count-weighted mean of the parts' percentiles; good/poor counts add up
-    (unknown if any part lacks them).
+
+def merge(parts: Sequence[Stats], *, encode: bool = False) -> Stats:
+    """Aggregates combined: minutes into an hour, series or minutes into an answer bucket.
+
+    Counts and sums add, min of mins, max of maxes, good/poor counts add up
+    (unknown if any part lacks them). Percentiles: one part keeps its own;
+    parts that all hold raw values pool them (exact nearest rank); otherwise
+    the merged sketch answers (within 1 %, clamped to the true min and max),
+    and rows without a sketch (legacy) join count-weighted, marked approximate.
+    `encode` stores the merged sketch on the result (rows to be written).
     """
-    items = list(parts)
-    if not items:
-        raise ValueError("nothing to roll up")
+    if not parts:
+        raise ValueError("nothing to merge")
+    if len(parts) == 1:
+        only = parts[0]
+        only.approximate = only.approximate or only.legacy
+        return only
     out = Stats(
-        sum(s.count for s in items),
-        total([s.sum for s in items]),
-        min(s.min for s in items),
-        max(s.max for s in items),
-        _weighted([(s.p50, s.count) for s in items]),
-        _weighted([(s.p95, s.count) for s in items]),
-        _weighted([(s.p99, s.count) for s in items]),
+        sum(s.count for s in parts),
+        total([s.sum for s in parts]),
+        min(s.min for s in parts),
+        max(s.max for s in parts),
     )
-    if all(s.n_good is not None for s in items):
-        out.n_good = sum(s.n_good or 0 for s in items)
-    if all(s.n_poor is not None for s in items):
-        out.n_poor = sum(s.n_poor or 0 for s in items)
+    if all(s.n_good is not None for s in parts):
+        out.n_good = sum(s.n_good or 0 for s in parts)
+    if all(s.n_poor is not None for s in parts):
+        out.n_poor = sum(s.n_poor or 0 for s in parts)
+    with_percentiles = [s for s in parts if s.p50 is not None]
+    with_data = [s for s in parts if s.sketch is not None or s.values is not None]
+    if not with_data and not with_percentiles:
+        return out
+    if with_data and all(s.values is not None for s in parts) and not encode:
+        pooled = sorted(v for s in parts for v in s.values or ())
+        out.values = pooled
+        if with_percentiles:
+            out.p50, out.p95, out.p99 = (nearest_rank(pooled, p) for p in PERCENTILES)
+        return out
+    sketch = merged_sketch(with_data)
+    if encode and sketch.count:
+        out.sketch = sketch.encode()
+    if not with_percentiles:  # Web Vitals kept as gauges: a sketch, no percentiles
+        return out
+    known = sketch.quantiles(PERCENTILES, out.min, out.max) if sketch.count else [None] * 3
+    legacy = [s for s in with_percentiles if s.legacy]
+    if legacy:
+        out.approximate = True
+        out.sketch = None
+        weight = sketch.count
+        out.p50, out.p95, out.p99 = (
+            _weighted([(known[i], weight)] + [((s.p50, s.p95, s.p99)[i], s.count) for s in legacy])
+            for i in range(3)
+        )
+    else:
+        out.p50, out.p95, out.p99 = known
+    out.approximate = out.approximate or any(s.approximate for s in parts)
     return out
 
 
-# --- the same roll-up in SQL ------------------------------------------------------------------
+def rollup(parts: Sequence[Stats]) -> Stats:
+    """Rows of one series merged into a row to store (an hour, or a late merge)."""
+    out = merge(parts, encode=True)
+    out.values = None
+    return out
 
 
-def percentile_weight_sql(column: str) -> str:
-    """SQL aggregate: the count behind a percentile column (rows lacking one weigh nothing)."""
-    return f"sum(CASE WHEN {column} IS NOT NULL THEN count END)"
+def quantile_of(parts: Iterable[Stats], percent: int) -> float | None:
+    """One percentile over merged parts (within 1 %); None when none has data."""
+    sketch = merged_sketch(parts)
+    return sketch.quantile(percent) if sketch.count else None
 
 
-def weighted_percentile_sql(column: str) -> str:
-    """SQL aggregate: the count-weighted mean of a percentile column over grouped rows.
+def stats_json(bucket: str, stats: Stats) -> dict[str, Any]:
+    """One bucket of a GET /api/metrics answer (`approximate` only when it is).
 
-    What `rollup` computes, for rows with `count` and `column` (p50, p95, p99):
-    rows that agree give their value exactly (no float noise), rows without a
-    percentile are left out, and a group with none gives NULL.
+    `stats` comes from `merge`, which marks what rests on legacy rows.
     """
-    return (
-        f"CASE WHEN min({column}) = max({column}) THEN min({column})"
-        f" ELSE sum({column} * count) / {percentile_weight_sql(column)} END"
-    )
-
-
-def percentile_part_sql(column: str) -> str:
-    """The two SQL columns of a percentile in a `Part`: the weighted value, then its weight."""
-    return f"{weighted_percentile_sql(column)}, {percentile_weight_sql(column)}"
-
-
-#: A bucket of a query answer while it is assembled:
-#: (count, sum, min, max, p50, w50, p95, w95, p99, w99), where w is the count
-#: behind the percentile (None when no merged part had one).
-Part = tuple[Any, ...]
-
-
-def part_of(stats: Stats) -> Part:
-    n = stats.count
-    return (
-        n,
-        stats.sum,
-        stats.min,
-        stats.max,
-        stats.p50,
-        n if stats.p50 is not None else None,
-        stats.p95,
-        n if stats.p95 is not None else None,
-        stats.p99,
-        n if stats.p99 is not None else None,
-    )
-
-
-def _merge_p(p: Any, w: Any, q: Any, v: Any) -> tuple[Any, Any]:
-    if not w:
-        return q, v
-    if not v:
-        return p, w
-    return (p if p == q else (p * w + q * v) / (w + v)), w + v
-
-
-def merge_parts(a: Part, b: Part) -> Part:
-    """Series merged in one bucket: counts and sums add, min/max, percentiles count-weighted."""
-    p50 = _merge_p(a[4], a[5], b[4], b[5])
-    p95 = _merge_p(a[6], a[7], b[6], b[7])
-    p99 = _merge_p(a[8], a[9], b[8], b[9])
-    return (a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]), *p50, *p95, *p99)
-
-
-def part_json(bucket: str, part: Part) -> dict[str, Any]:
-    count, total = part[0], part[1]
-    return {
+    out = {
         "bucket": bucket,
-        "count": count,
-        "sum": total,
-        "min": part[2],
-        "max": part[3],
-        "avg": total / count if count else 0.0,
-        "p50": part[4],
-        "p95": part[6],
-        "p99": part[8],
+        "count": stats.count,
+        "sum": stats.sum,
+        "min": stats.min,
+        "max": stats.max,
+        "avg": stats.avg,
+        "p50": stats.p50,
+        "p95": stats.p95,
+        "p99": stats.p99,
     }
+    if stats.approximate:
+        out["approximate"] = True
+    return out

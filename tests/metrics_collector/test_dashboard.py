@@ -28,6 +28,18 @@ def dash(client: TestClient, **params: str) -> dict:
     return r.json()
 
 
+def jobs(n: int) -> dict:
+    """The top_metrics entry of `n` points of the counter `jobs`, each of value 1."""
+    return {
+        "name": "jobs",
+        "type": "counter",
+        "count": n,
+        "total": float(n),
+        "avg": 1.0,
+        "p95": None,
+    }
+
+
 @pytest.mark.usefixtures("steady_minute")
 def test_summary_and_top_metrics(collector: TestClient) -> None:
     points = []
@@ -40,7 +52,14 @@ def test_summary_and_top_metrics(collector: TestClient) -> None:
         assert body["summary"] == {"total_datapoints": 78, "distinct_metrics": 12}
         top = body["top_metrics"]
         assert len(top) == 10
-        assert top[0] == {"name": "m11", "type": "counter", "count": 12, "total": 24.0}
+        assert top[0] == {
+            "name": "m11",
+            "type": "counter",
+            "count": 12,
+            "total": 24.0,
+            "avg": 2.0,
+            "p95": None,
+        }
         assert [t["name"] for t in top] == [f"m{i:02d}" for i in range(11, 1, -1)]
         assert "web_vitals" not in body
         aggregate(collector)
@@ -92,11 +111,16 @@ def test_web_vitals_ratings_and_distribution(collector: TestClient) -> None:
     for _ in range(2):  # from raw, then from minute rows (good/poor counts kept per row)
         vitals = dash(collector, period="1h")["web_vitals"]
         lcp, inp, cls = (vitals["summary"][k] for k in ("lcp", "inp", "cls"))
+        # The rating follows the 75th percentile (nearest rank), as Core Web Vitals rate
+        # a page; the average alone would call INP and CLS merely "needs improvement".
         assert (lcp["avg"], lcp["count"], lcp["rating"]) == (2750.0, 4, "needs-improvement")
+        assert lcp["p75"] == pytest.approx(3000.0, rel=0.01)
         assert lcp["distribution"] == {"good": 0.5, "needs-improvement": 0.25, "poor": 0.25}
-        assert (inp["avg"], inp["count"], inp["rating"]) == (350.0, 2, "needs-improvement")
+        assert (inp["avg"], inp["count"], inp["rating"]) == (350.0, 2, "poor")
+        assert inp["p75"] == pytest.approx(600.0, rel=0.01)
         assert inp["distribution"] == {"good": 0.5, "needs-improvement": 0.0, "poor": 0.5}
-        assert cls["avg"] == pytest.approx(0.55 / 3) and cls["rating"] == "needs-improvement"
+        assert cls["avg"] == pytest.approx(0.55 / 3)
+        assert cls["rating"] == "poor" and cls["p75"] == pytest.approx(0.3, rel=0.01)
         assert cls["distribution"] == pytest.approx(
             {"good": 1 / 3, "needs-improvement": 1 / 3, "poor": 1 / 3}
         )
@@ -117,6 +141,7 @@ def test_web_vitals_ratings_and_distribution(collector: TestClient) -> None:
         }
         assert [p["page"] for p in vitals["by_page"]] == ["/home", "/about"]
         series = vitals["timeseries"]
+        assert vitals["resolution"] == "minute"
         assert [s["bucket"] for s in series] == [minutes_ago(3), minutes_ago(2)]
         assert series[0]["lcp"] == 3000.0 and series[0]["count"] == 3
         assert series[1] == {
@@ -144,6 +169,7 @@ def test_web_vitals_good_ratings_and_hourly_buckets(collector: TestClient) -> No
         "poor": 0.0,
     }
     (bucket,) = vitals["timeseries"]
+    assert vitals["resolution"] == "hour"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00Z", bucket["bucket"])
 
 
@@ -153,7 +179,13 @@ def test_web_vitals_only_when_present_and_filtered_by_project(collector: TestCli
     assert "web_vitals" in dash(collector, project="shop")  # the relay's project label
     assert "web_vitals" not in dash(collector, project="blog")
     summary = dash(collector)["web_vitals"]["summary"]
-    assert summary["inp"] == {"avg": None, "count": 0, "rating": None, "distribution": None}
+    assert summary["inp"] == {
+        "avg": None,
+        "count": 0,
+        "rating": None,
+        "distribution": None,
+        "p75": None,
+    }
 
 
 @pytest.mark.usefixtures("steady_minute")
@@ -189,12 +221,10 @@ def test_dashboard_totals_read_each_tier_once(make_collector) -> None:
         + [point("jobs", "counter", 100, timestamp=iso(start - 60))],
     )  # before the period
     before = dash(collector, period="3h")["top_metrics"]
-    assert before == [{"name": "jobs", "type": "counter", "count": 4, "total": 4.0}]
+    assert before == [jobs(4)]
     aggregate(collector)
     post(collector, [point("jobs", "counter", 1)])
-    assert dash(collector, period="3h")["top_metrics"] == [
-        {"name": "jobs", "type": "counter", "count": 5, "total": 5.0}
-    ]
+    assert dash(collector, period="3h")["top_metrics"] == [jobs(5)]
     assert dash(collector, period="24h")["summary"]["total_datapoints"] == 6
 
 
@@ -219,7 +249,7 @@ def test_dashboard_counts_the_first_hour_once_its_minute_rows_expired(make_colle
     aggregate(collector)
     assert count(collector, "metrics_raw") == 1  # the old point lives on in its hour row only
     body = dash(collector, period=f"{seconds}s")
-    assert body["top_metrics"] == [{"name": "jobs", "type": "counter", "count": 2, "total": 2.0}]
+    assert body["top_metrics"] == [jobs(2)]
 
 
 def test_dashboard_reads_one_snapshot_while_aggregation_moves_points(
