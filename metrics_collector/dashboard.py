@@ -287,6 +287,26 @@ def web_vitals(conn: sqlite3.Connection, scope: Scope) -> dict[str, Any] | None:
     }
 
 
+def data_since(conn: sqlite3.Connection, scope: Scope) -> str | None:
+    """The oldest bucket with data in the period: the UI fits its default period to it,
+    so a new install's five minutes are not a sliver at the edge of a 24 h axis."""
+    where, args = scope.where()
+    for seg in scope.segments:  # oldest first: the first segment with data answers
+        if seg.tier == "raw":
+            sql = "SELECT min(timestamp) FROM metrics_raw WHERE timestamp >= ? AND timestamp < ?"
+            params: tuple[Any, ...] = (seg.start, seg.end, *args)
+        else:
+            sql = (
+                "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = ? AND bucket >= ?"
+                " AND bucket < ?"
+            )
+            params = (seg.tier, seg.start, seg.end, *args)
+        found = conn.execute(sql + where, params).fetchone()[0]
+        if found is not None:
+            return minute_of(found) if seg.tier == "raw" else str(found)
+    return None
+
+
 def dashboard(
     conn: sqlite3.Connection, q: DashboardQuery, now: float | None = None
 ) -> dict[str, Any]:
@@ -315,8 +335,10 @@ def dashboard(
             for name, merged in merged_sketches(conn, scope, histograms, where, args).items()
         }
         vitals = web_vitals(conn, scope)
+        since = data_since(conn, scope)
     body: dict[str, Any] = {
         "period": q.period,
+        "data_since": since,
         "summary": {
             "total_datapoints": sum(count for count, _ in totals.values()),
             "distinct_metrics": len({name for name, _ in totals}),

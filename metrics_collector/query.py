@@ -309,7 +309,11 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
         return body
     body["group_by"] = q.group_by
     body["series"] = [
-        {"labels": {q.group_by: value}, "data": answer_data(buckets)}
+        {
+            "labels": {q.group_by: value},
+            "data": answer_data(buckets),
+            "total": total_json(buckets),
+        }
         for value, buckets in top_groups(parts)
     ]
     return body
@@ -355,6 +359,14 @@ def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Pa
 def answer_data(buckets: dict[str, list[Stats]]) -> list[dict[str, Any]]:
     """One merged row per bucket, oldest first."""
     return [stats_json(b, merge(buckets[b])) for b in sorted(buckets)]
+
+
+def total_json(buckets: dict[str, list[Stats]]) -> dict[str, Any]:
+    """The whole period of one group merged (percentiles from all its sketches): what a
+    breakdown table shows — per-bucket percentiles cannot be combined client-side."""
+    out = stats_json("", merge([s for rows in buckets.values() for s in rows]))
+    del out["bucket"]
+    return out
 
 
 def top_groups(parts: Parts) -> list[tuple[Any, dict[str, list[Stats]]]]:

@@ -356,11 +356,14 @@ def metrics_samples(now: datetime) -> list[dict[str, Any]]:
                     value *= rnd.uniform(3, 8)  # the long tail
                 points.append(
                     {
-                        "name": "http_request_duration_ms",
+                        "name": "http_request_duration_seconds",
                         "type": "histogram",
-                        "value": round(value, 1),
+                        "value": round(value / 1000, 4),
                         "project": "shop-api",
-                        "labels": {"route": route, "method": "GET" if share > 0.2 else "POST"},
+                        "labels": {
+                            "endpoint": route,
+                            "method": "GET" if share > 0.2 else "POST",
+                        },
                         "timestamp": ts,
                     }
                 )
@@ -442,11 +445,12 @@ def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> 
                 client.post("/api/metrics", json=points[i : i + 1000]).raise_for_status()
         page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
         try:
-            page.goto(service.url + "/?metric=http_request_duration_ms&period=6h")
+            page.goto(service.url + "/?metric=http_request_duration_seconds&period=6h")
             page.fill("#api-key", API_KEY)
             page.click("#key-form button[type=submit]")
             page.wait_for_selector("#pct-chart canvas")
             page.wait_for_selector("#vitals-pages .page-row")
+            page.wait_for_selector("#breakdown-table .breakdown-row")
             page.mouse.move(1, 1)  # legends show the latest values, no hover highlight
             png = out_dir / "metrics-collector.png"
             page.screenshot(path=str(png), full_page=True)

@@ -29,6 +29,35 @@ const Charts = (() => {
   /** Axis ticks: like fmt, but short and never "—". */
   const tickValues = (u, splits) => splits.map((v) => (v === null ? "" : fmt(v)));
 
+  // ---- units ---------------------------------------------------------------------
+  // Read from the metric's name, as Prometheus names them: `*_seconds` and `*_ms`
+  // are durations (shown as µs/ms/s/min/h), `*_bytes` sizes (B/KB/MB/GB/TB, 1000-based).
+
+  const three = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+  const DURATIONS = [[3600000, "h"], [60000, "min"], [1000, "s"], [1, "ms"], [0.001, "µs"]];
+  const SIZES = [[1e15, "PB"], [1e12, "TB"], [1e9, "GB"], [1e6, "MB"], [1e3, "KB"], [1, "B"]];
+
+  /** "s", "ms", "B" or "" (a plain number). */
+  function unitOf(name) {
+    if (/(_seconds|_secs)$/.test(name || "")) return "s";
+    if (/(_ms|_milliseconds)$/.test(name || "")) return "ms";
+    if (/_bytes$/.test(name || "")) return "B";
+    return "";
+  }
+
+  /** A value in its unit, scaled to read at a glance: 0.0234 s → "23.4 ms". */
+  function fmtUnit(value, unit) {
+    if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+    const steps = unit === "s" || unit === "ms" ? DURATIONS : unit === "B" ? SIZES : null;
+    if (!steps) return fmt(value);
+    const base = unit === "s" ? value * 1000 : value; // durations in ms
+    const size = Math.abs(base);
+    if (size === 0) return `0 ${unit === "B" ? "B" : "ms"}`;
+    if (size >= 1e18 || (size < 1e-4 && unit !== "B")) return `${fmt(value)} ${unit}`;
+    const [factor, name] = steps.find(([f]) => size >= f) || steps[steps.length - 1];
+    return `${three.format(base / factor)} ${name}`;
+  }
+
   const timeOf = (seconds) => new Date(seconds * 1000);
 
   /** Time ticks in 24-hour local time; a date instead at midnight or for day-sized steps. */
@@ -99,13 +128,14 @@ const Charts = (() => {
    */
   class TimeChart {
     constructor(container, {
-      series, height = 240, step = 60, sync = "metrics", extra = null, format = fmt,
+      series, height = 240, step = 60, sync = "metrics", extra = null, format = fmt, unit = "",
     }) {
       this.container = container;
       this.series = series;
       this.step = step;
       this.extra = extra; // (index) => [[label, text]...] extra legend facts, e.g. min/max
       this.format = format; // (value, series) => text
+      this.unit = unit; // of the left axis ("s", "ms", "B" or "")
       this.legend = h("div", { class: "chart-legend", "aria-live": "off" });
       this.plotEl = h("div", { class: "chart-plot" });
       this.empty = h("div", { class: "chart-empty", hidden: true },
@@ -129,7 +159,10 @@ const Charts = (() => {
           ticks: { stroke: GRID },
         },
         {
-          scale: "y", stroke: AXIS, font: FONT, size: 56, values: tickValues,
+          scale: "y", stroke: AXIS, font: FONT, size: this.unit ? 64 : 56,
+          values: this.unit
+            ? (u, splits) => splits.map((v) => (v === null ? "" : fmtUnit(v, this.unit)))
+            : tickValues,
           grid: { stroke: GRID, width: 1 }, ticks: { show: false },
         },
       ];
@@ -301,5 +334,5 @@ const Charts = (() => {
     return [bottom, hi + pad];
   }
 
-  return { TimeChart, Sparkline, grid, fmt, fmtTime, isolated };
+  return { TimeChart, Sparkline, grid, fmt, fmtTime, fmtUnit, unitOf, isolated };
 })();

@@ -1,11 +1,13 @@
 // The metrics page: pick a metric, period, project and label filter (kept in the
-// URL), see its avg/count and percentile charts, the dashboard summary, top
-// metrics and Web Vitals; everything refreshes on its own until paused.
+// URL), see its charts (avg/count, or the per-bucket total of a counter; p50/p95/
+// p99 of a histogram), a breakdown by one label ("which route is slow"), the
+// dashboard summary, top metrics and Web Vitals; values carry the unit their
+// name implies; everything refreshes on its own until paused.
 "use strict";
 
 (() => {
   const { h, api, stateBox, plural } = UI;
-  const { fmt } = Charts;
+  const { fmt, fmtUnit, unitOf } = Charts;
 
   const PERIODS = [
     ["15m", "Last 15 minutes", 900], ["1h", "Last hour", 3600], ["6h", "Last 6 hours", 21600],
@@ -48,13 +50,43 @@
   }
 
   const periodSeconds = (period) => (PERIODS.find(([p]) => p === period) || PERIODS[3])[2];
+  /** Label keys a breakdown prefers, in order, when the operator has not chosen one. */
+  const BREAKDOWN_KEYS = ["endpoint", "route", "path", "handler", "url", "page", "status"];
+  const OTHER = "__other__";
 
-  /** `a:1, b:2` as pairs, for showing the active filter (the API has validated it). */
+  /** The smallest period that holds data since `since` (with some air), at most the default:
+   * a new install's first minutes fill the chart instead of a sliver at its right edge. */
+  function fittingPeriod(since, now = Date.now()) {
+    const span = (now - Date.parse(since)) / 1000;
+    if (!Number.isFinite(span)) return DEFAULT_PERIOD;
+    const limit = periodSeconds(DEFAULT_PERIOD);
+    const fit = PERIODS.find(([, , seconds]) => seconds >= span * 1.1 && seconds <= limit);
+    return fit ? fit[0] : DEFAULT_PERIOD;
+  }
+
+  /** The filter as pairs: `a:1, b:2`, or its JSON form `{"a": "1,2"}` (the API validates). */
   function labelPairs(text) {
+    if (text.trim().startsWith("{")) {
+      try {
+        const parsed = JSON.parse(text);
+        if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) {
+          return Object.entries(parsed).map(([k, v]) => [k, String(v)]);
+        }
+      } catch { /* shown as typed; the API says what is wrong */ }
+      return [[text, ""]];
+    }
     return text.split(",").map((part) => part.trim()).filter(Boolean).map((part) => {
       const at = part.indexOf(":");
       return at < 0 ? [part, ""] : [part.slice(0, at).trim(), part.slice(at + 1).trim()];
     });
+  }
+
+  /** Pairs back to a filter: `k:v, k2:v2` when every pair can be written so, else JSON. */
+  function labelText(pairs) {
+    const plain = pairs.every(([k, v]) => k && !/[,:]/.test(k) && !v.includes(",")
+      && k === k.trim() && v === v.trim() && !k.startsWith("{"));
+    if (plain) return pairs.map(([k, v]) => `${k}:${v}`).join(", ");
+    return JSON.stringify(Object.fromEntries(pairs));
   }
 
   // ---- state kept in the URL ----------------------------------------------------
@@ -63,11 +95,15 @@
     const q = new URLSearchParams(location.search);
     const period = q.get("period");
     const refresh = Number.parseInt(q.get("refresh") || "", 10);
+    const known = PERIODS.some(([p]) => p === period);
     return {
       metric: q.get("metric") || "",
-      period: PERIODS.some(([p]) => p === period) ? period : DEFAULT_PERIOD,
+      period: known ? period : DEFAULT_PERIOD,
+      // Until the operator picks a period, the page fits it to the data (fittingPeriod).
+      periodAuto: !known,
       project: q.get("project") || "",
       labels: q.get("labels") || "",
+      by: q.get("by") || "",
       refresh: refresh >= 1 && refresh <= 3600 ? refresh : DEFAULT_REFRESH,
       refreshInUrl: q.has("refresh"),
     };
@@ -76,9 +112,10 @@
   function writeState() {
     const q = new URLSearchParams();
     if (state.metric) q.set("metric", state.metric);
-    if (state.period !== DEFAULT_PERIOD) q.set("period", state.period);
+    if (!state.periodAuto) q.set("period", state.period);
     if (state.project) q.set("project", state.project);
     if (state.labels) q.set("labels", state.labels);
+    if (state.by) q.set("by", state.by);
     if (state.refreshInUrl) q.set("refresh", String(state.refresh));
     const query = q.toString();
     history.replaceState(null, "", query ? `?${query}` : location.pathname);
@@ -94,6 +131,9 @@
   let dashSeq = 0;
   let seriesSeq = 0;
   let timer = 0;
+  let labelKeys = []; // [{key, values: [{value, count}], distinct}] of the chosen metric
+  let breakdown = null; // {key, rows, seconds} as last loaded
+  let sort = null; // {col, desc} of the breakdown table, once the operator sorts it
 
   const typeOf = (name) => (names.find((m) => m.name === name) || {}).type || "";
 
@@ -106,7 +146,7 @@
 
   function statCard(id, label) {
     return h("div", { class: "stat" },
-      h("div", { class: "stat-label", text: label }),
+      h("div", { class: "stat-label", id: `${id}-label`, text: label }),
       h("div", { class: "stat-value", id, text: "—" }));
   }
 
@@ -137,6 +177,10 @@
     });
     labels.value = state.labels;
     const labelsError = h("p", { class: "field-error", id: "labels-error", role: "alert", hidden: true });
+    const labelsWarning = h("p", { class: "field-warning", id: "labels-warning", role: "status", hidden: true });
+    // Pickers fed by /api/metrics/labels: the keys this metric has, then their values.
+    const labelKey = h("select", { id: "f-label-key", "aria-label": "Label to filter by" });
+    const labelValue = h("select", { id: "f-label-value", "aria-label": "Value to filter by", hidden: true });
     const toolbar = h("form", { class: "toolbar card", id: "filters", role: "search" },
       h("div", { class: "field field-metric" },
         h("label", { for: "f-metric", class: "field-label", text: "Metric" }),
@@ -147,7 +191,8 @@
         h("div", { class: "metric-picker" }, projectFilter, project)),
       h("div", { class: "field field-labels" },
         h("label", { for: "f-labels", class: "field-label", text: "Labels" }),
-        labels, labelsError));
+        labels, h("div", { class: "label-picker" }, labelKey, labelValue), labelsError,
+        labelsWarning));
 
     const updated = h("span", { class: "updated muted", id: "updated", "aria-live": "polite" });
     const pause = h("button", { type: "button", class: "btn", id: "auto-refresh" });
@@ -163,10 +208,21 @@
       h("div", { class: "card-head" }, chartTitle, typeBadge, chips, resolution),
       seriesState, seriesBody);
     const pctBody = h("div", { class: "chart", id: "pct-chart" });
+    const approx = h("span", {
+      class: "badge approx-badge", id: "approx-note", hidden: true, text: "≈ approximate",
+      title: "Some buckets hold data aggregated before exact merging existed: their"
+        + " percentiles are averages of per-minute percentiles and can understate the tail.",
+    });
     const pctCard = h("section", { class: "card chart-card", id: "pct-card", hidden: true },
       h("div", { class: "card-head" }, h("h2", { text: "Percentiles" }),
-        h("span", { class: "muted", text: "p50 · p95 · p99 per bucket" })),
+        h("span", { class: "muted", text: "p50 · p95 · p99 per bucket" }), approx),
       pctBody);
+    const breakdownKey = h("select", { id: "f-breakdown", "aria-label": "Label to break down by" });
+    const breakdownBody = h("div", { id: "breakdown-body" });
+    const breakdownCard = h("section", { class: "card breakdown-card", id: "breakdown", hidden: true },
+      h("div", { class: "card-head" }, h("h2", {}, h("label", { for: "f-breakdown", text: "Breakdown by" })),
+        breakdownKey, h("span", { class: "muted", id: "breakdown-note" })),
+      breakdownBody);
 
     const topBody = h("div", { id: "top-metrics" });
     const topCard = h("aside", { class: "card top-card" },
@@ -187,13 +243,24 @@
         statCard("s-datapoints", "Datapoints"), statCard("s-distinct", "Distinct metrics"),
         statCard("s-points", "Selected metric · points"),
         statCard("s-avg", "Selected metric · average")),
-      h("div", { class: "layout" }, h("div", { class: "charts" }, seriesCard, pctCard), topCard),
+      h("div", { class: "layout" },
+        h("div", { class: "charts" }, seriesCard, pctCard, breakdownCard), topCard),
       vitals);
 
     toolbar.addEventListener("submit", (event) => { event.preventDefault(); applyLabels(); });
     labels.addEventListener("change", applyLabels);
     labels.addEventListener("search", applyLabels); // the field's clear button
     metric.addEventListener("change", () => selectMetric(metric.value));
+    labelKey.addEventListener("change", () => fillLabelValues(labelKey.value));
+    labelValue.addEventListener("change", () => {
+      if (labelKey.value && labelValue.value !== "") setFilterPair(labelKey.value, labelValue.value);
+    });
+    breakdownKey.addEventListener("change", () => {
+      state = { ...state, by: breakdownKey.value };
+      sort = null;
+      writeState();
+      loadBreakdown(seriesSeq);
+    });
     let projectTimer = 0;
     projectFilter.addEventListener("input", () => {
       clearTimeout(projectTimer);
@@ -210,8 +277,8 @@
     });
     periods.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-period]");
-      if (!button || button.dataset.period === state.period) return;
-      state = { ...state, period: button.dataset.period };
+      if (!button || (button.dataset.period === state.period && !state.periodAuto)) return;
+      state = { ...state, period: button.dataset.period, periodAuto: false };
       for (const b of periods.querySelectorAll("button")) {
         b.setAttribute("aria-pressed", b === button ? "true" : "false");
       }
@@ -221,9 +288,12 @@
     pause.addEventListener("click", () => setPaused(!paused()));
 
     return {
-      metric, metricFilter, metricCount, project, projectFilter, labels, labelsError, updated, pause, chartTitle, typeBadge, chips,
-      resolution, seriesCard, seriesBody, seriesState, pctCard, pctBody, topBody,
-      topNote: topCard.querySelector("#top-note"), vitals, dashError, rejected,
+      metric, metricFilter, metricCount, project, projectFilter, labels, labelsError,
+      labelsWarning, labelKey, labelValue, updated, pause, chartTitle, typeBadge, chips,
+      resolution, seriesCard, seriesBody, seriesState, pctCard, pctBody, approx, topBody,
+      topNote: topCard.querySelector("#top-note"), vitals, dashError, rejected, periods,
+      breakdownCard, breakdownKey, breakdownBody,
+      breakdownNote: breakdownCard.querySelector("#breakdown-note"),
     };
   }
 
@@ -288,6 +358,14 @@
         const top = (dashboard.top_metrics || [])[0];
         state = { ...state, metric: top ? top.name : (names[0] || {}).name || "" };
       }
+      if (state.periodAuto && dashboard.data_since) {
+        const fitted = fittingPeriod(dashboard.data_since);
+        if (fitted !== state.period) { // ask again for the fitted period (once: it is stable)
+          state = { ...state, period: fitted };
+          syncPeriodButtons();
+          return refreshAll({ quiet });
+        }
+      }
       fillMetrics();
       renderDashboard(dashboard);
       renderRejected(health);
@@ -302,12 +380,19 @@
     await loadSeries();
   }
 
+  function syncPeriodButtons() {
+    for (const b of view.periods.querySelectorAll("button")) {
+      b.setAttribute("aria-pressed", b.dataset.period === state.period ? "true" : "false");
+    }
+  }
+
   async function loadSeries() {
     writeState();
     const mine = ++seriesSeq;
     const metric = state.metric;
     renderHeader();
     if (!metric) {
+      view.breakdownCard.hidden = true;
       showSeriesState(names.length
         ? stateBox("empty", "Pick a metric", "Choose one above or in Top metrics.")
         : stateBox("empty", "No metrics yet",
@@ -343,6 +428,209 @@
     if (mine !== seriesSeq) return;
     showLabelsError("");
     renderSeries(data);
+    await loadLabels(mine);
+  }
+
+  // ---- labels: pickers and the breakdown ----------------------------------------
+
+  /** The metric's label keys and frequent values, then the breakdown by one of them. */
+  async function loadLabels(mine) {
+    try {
+      const data = await api("api/metrics/labels", {
+        params: { name: state.metric, project: state.project, period: state.period },
+      });
+      if (mine !== seriesSeq) return;
+      labelKeys = data.labels || [];
+    } catch (err) {
+      if (mine !== seriesSeq) return;
+      if (err instanceof UI.AuthError) { UI.handleError(err); return; }
+      labelKeys = [];
+    }
+    fillLabelKeys();
+    warnUnknownKeys();
+    await loadBreakdown(mine);
+  }
+
+  function fillLabelKeys() {
+    const select = view.labelKey;
+    select.replaceChildren(
+      h("option", { value: "", text: labelKeys.length ? "Filter by label…" : "No labels" }),
+      ...labelKeys.map((k) => h("option", { value: k.key, text: k.key })));
+    select.disabled = !labelKeys.length;
+    select.value = "";
+    view.labelValue.hidden = true;
+  }
+
+  function fillLabelValues(key) {
+    const entry = labelKeys.find((k) => k.key === key);
+    view.labelValue.hidden = !entry;
+    if (!entry) return;
+    const more = entry.distinct > entry.values.length
+      ? [h("option", { disabled: true, text: `… ${entry.distinct - entry.values.length} more (type them above)` })]
+      : [];
+    view.labelValue.replaceChildren(h("option", { value: "", text: `${key} = …` }),
+      ...entry.values.map((v) => h("option", {
+        value: v.value, text: `${v.value === "" ? "(empty)" : v.value} · ${fmt(v.count)}`,
+      })), ...more);
+    view.labelValue.value = "";
+    view.labelValue.focus();
+  }
+
+  /** A key in the filter that no series of the metric has: say so, rather than an empty chart. */
+  function warnUnknownKeys() {
+    const known = new Set(labelKeys.map((k) => k.key));
+    const unknown = state.labels
+      ? labelPairs(state.labels).map(([k]) => k).filter((k) => k && !known.has(k)) : [];
+    view.labelsWarning.hidden = !unknown.length;
+    view.labelsWarning.textContent = unknown.length
+      ? `No series of ${state.metric} has the label ${unknown.map((k) => `“${k}”`).join(", ")}`
+        + ` in this period${known.size ? `; its labels are ${[...known].join(", ")}` : ""}.`
+      : "";
+  }
+
+  /** Filter on key = value (replacing any other value of that key) and reload. */
+  function setFilterPair(key, value) {
+    const pairs = labelPairs(state.labels).filter(([k]) => k !== key);
+    pairs.push([key, value]);
+    setFilter(labelText(pairs));
+  }
+
+  function removeFilterPair(key) {
+    setFilter(labelText(labelPairs(state.labels).filter(([k]) => k !== key)));
+  }
+
+  function setFilter(text) {
+    view.labels.value = text;
+    state = { ...state, labels: text };
+    loadSeries();
+  }
+
+  function chosenBreakdownKey() {
+    const keys = labelKeys.map((k) => k.key);
+    if (state.by && keys.includes(state.by)) return state.by;
+    const preferred = BREAKDOWN_KEYS.find((k) => keys.includes(k));
+    if (preferred) return preferred;
+    const varied = labelKeys.find((k) => k.distinct > 1);
+    return varied ? varied.key : keys[0] || "";
+  }
+
+  async function loadBreakdown(mine) {
+    const key = chosenBreakdownKey();
+    view.breakdownKey.replaceChildren(...labelKeys.map((k) => h("option", { value: k.key, text: k.key })));
+    view.breakdownKey.value = key;
+    view.breakdownCard.hidden = !key;
+    if (!key) { breakdown = null; return; }
+    let data;
+    try {
+      data = await api("api/metrics", {
+        params: {
+          name: state.metric, period: state.period, resolution: "auto",
+          project: state.project, labels: state.labels, group_by: key,
+        },
+      });
+    } catch (err) {
+      if (mine !== seriesSeq) return;
+      if (err instanceof UI.AuthError) { UI.handleError(err); return; }
+      view.breakdownBody.replaceChildren();
+      UI.handleError(err, { where: view.breakdownBody, retry: () => loadBreakdown(seriesSeq),
+        title: "Could not load the breakdown" });
+      return;
+    }
+    if (mine !== seriesSeq) return;
+    const step = data.resolution === "hour" ? 3600 : 60;
+    let first = Infinity;
+    for (const s of data.series || []) {
+      for (const d of s.data) first = Math.min(first, Date.parse(d.bucket) / 1000);
+    }
+    // Rates are over the time the data covers (a new install has minutes, not the period).
+    const covered = Number.isFinite(first) ? Date.now() / 1000 - first + step / 2 : 1;
+    breakdown = {
+      key,
+      seconds: Math.max(60, Math.min(periodSeconds(state.period), covered)),
+      rows: (data.series || []).map((s) => ({ value: s.labels[key], total: s.total })),
+    };
+    renderBreakdown();
+  }
+
+  const rate3 = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+
+  /** Events per second, or per minute when that reads better (0.0083/s is 0.5/min). */
+  function rateText(perSecond) {
+    if (!Number.isFinite(perSecond)) return "—";
+    if (perSecond === 0) return "0";
+    if (perSecond >= 1000) return `${fmt(perSecond)}/s`;
+    return perSecond >= 1 ? `${rate3.format(perSecond)}/s` : `${rate3.format(perSecond * 60)}/min`;
+  }
+
+  /** The breakdown's columns for the metric's type: a counter's total, a histogram's tail. */
+  function breakdownColumns() {
+    const kind = typeOf(state.metric);
+    const unit = unitOf(state.metric);
+    const seconds = breakdown.seconds;
+    const inUnit = (v) => fmtUnit(v, unit);
+    const count = (r) => r.total.count;
+    if (kind === "counter") {
+      return [
+        { id: "total", title: "Total", get: (r) => r.total.sum, show: fmt },
+        { id: "rate", title: "Rate", get: (r) => r.total.sum / seconds, show: rateText },
+        { id: "count", title: "Points", get: count, show: fmt },
+      ];
+    }
+    const cols = [
+      { id: "count", title: "Count", get: count, show: fmt },
+      { id: "rate", title: "Rate", get: (r) => r.total.count / seconds, show: rateText },
+      { id: "avg", title: "Avg", get: (r) => r.total.avg, show: inUnit },
+    ];
+    if (kind === "histogram" || breakdown.rows.some((r) => r.total.p95 !== null)) {
+      cols.push({ id: "p95", title: "p95", get: (r) => r.total.p95, show: inUnit, tail: true },
+        { id: "p99", title: "p99", get: (r) => r.total.p99, show: inUnit, tail: true });
+    } else {
+      cols.push({ id: "max", title: "Max", get: (r) => r.total.max, show: inUnit });
+    }
+    return cols;
+  }
+
+  function renderBreakdown() {
+    if (!breakdown) return;
+    const cols = breakdownColumns();
+    const { key, rows } = breakdown;
+    const fallback = cols.find((c) => c.id === "p95") || cols[0];
+    const by = (sort && cols.find((c) => c.id === sort.col)) || fallback;
+    const desc = sort ? sort.desc : true;
+    const value = (r) => { const v = by.get(r); return Number.isFinite(v) ? v : -Infinity; };
+    const ordered = [...rows].sort((a, b) => (desc ? value(b) - value(a) : value(a) - value(b))
+      || String(a.value).localeCompare(String(b.value)));
+    view.breakdownNote.textContent = `${plural(rows.length, "value")} · ${
+      rows.length >= 51 ? "the 50 busiest, the rest as “other” · " : ""}click one to filter`;
+    const head = h("tr", {}, h("th", { scope: "col", text: key }), cols.map((c) => h("th", {
+      scope: "col", class: "num", "aria-sort": c === by ? (desc ? "descending" : "ascending") : "none",
+    }, h("button", {
+      type: "button", class: "sort", dataset: { col: c.id },
+      title: `Sort by ${c.title}`, text: `${c.title}${c === by ? (desc ? " ▾" : " ▴") : ""}`,
+      on: { click: () => { sort = { col: c.id, desc: c === by ? !desc : true }; renderBreakdown(); } },
+    }))));
+    const body = ordered.map((r) => {
+      const real = r.value !== null && r.value !== undefined && r.value !== OTHER;
+      const text = r.value === OTHER ? "Other values" : real ? String(r.value) : "(no label)";
+      const pick = () => setFilterPair(key, String(r.value));
+      return h("tr", {
+        class: `breakdown-row${real ? " is-pickable" : ""}`, dataset: { value: real ? String(r.value) : "" },
+        tabindex: real ? "0" : null, title: real ? `Filter on ${key}:${r.value}` : null,
+        on: real ? {
+          click: pick,
+          keydown: (event) => {
+            if (event.key === "Enter" || event.key === " ") { event.preventDefault(); pick(); }
+          },
+        } : {},
+      }, h("td", { class: "c-value" }, h("span", { class: "value-text", text: text, title: text })),
+      cols.map((c) => h("td", {
+        class: "num", dataset: { col: c.id },
+        text: `${c.tail && r.total.approximate ? "≈ " : ""}${c.show(c.get(r))}`,
+      })));
+    });
+    view.breakdownBody.replaceChildren(h("div", { class: "table-wrap" },
+      h("table", { class: "breakdown-table", id: "breakdown-table" },
+        h("thead", {}, head), h("tbody", {}, body))));
   }
 
   function selectMetric(name) {
@@ -440,43 +728,63 @@
     view.typeBadge.hidden = !type;
     view.chips.replaceChildren(...labelPairs(state.labels).map(([key, value]) => h("span", {
       class: "chip", title: `${key}:${value}`,
-    }, h("span", { class: "chip-key", text: key }), h("span", { class: "chip-value", text: value }))));
+    }, h("span", { class: "chip-key", text: key }), h("span", { class: "chip-value", text: value }),
+    h("button", {
+      type: "button", class: "chip-remove", "aria-label": `Remove the filter on ${key}`, text: "×",
+      on: { click: () => removeFilterPair(key) },
+    }))));
   }
 
   function renderSeries(data) {
     const step = data.resolution === "hour" ? 3600 : 60;
     const rows = data.data || [];
     const grid = Charts.grid(rows, { step, periodSeconds: periodSeconds(state.period) });
-    view.resolution.textContent = `per ${data.resolution === "hour" ? "hour" : "minute"}`;
+    const per = data.resolution === "hour" ? "hour" : "minute";
+    view.resolution.textContent = `per ${per}`;
     showSeriesState(null);
+    const kind = typeOf(state.metric);
+    const unit = unitOf(state.metric);
+    const inUnit = (value, s) => (s && s.scale === "right" ? fmt(value) : fmtUnit(value, unit));
+    // A counter's points are increments: their sum per bucket is what happened (a rate);
+    // their average is the client's flush size, which says nothing.
+    const counter = kind === "counter";
+    const shape = `${step}:${counter}:${unit}`;
 
-    if (!seriesChart || seriesChart.step !== step) {
+    if (!seriesChart || seriesChart.shape !== shape) {
       if (seriesChart) seriesChart.destroy();
       seriesChart = new Charts.TimeChart(view.seriesBody, {
-        step, height: 260,
-        series: [
-          { key: "avg", label: "avg", color: COLORS.avg },
-          { key: "count", label: "count", color: COLORS.count, scale: "right", bars: true },
-        ],
+        step, height: 260, unit, format: inUnit,
+        series: counter
+          ? [{ key: "sum", label: `total per ${per}`, color: COLORS.avg, bars: true }]
+          : [
+            { key: "avg", label: "avg", color: COLORS.avg },
+            { key: "count", label: "count", color: COLORS.count, scale: "right", bars: true },
+          ],
         extra: (i) => {
           const row = seriesChart.rows[i];
-          return row ? [["min", fmt(row.min)], ["max", fmt(row.max)], ["sum", fmt(row.sum)]] : [];
+          if (!row) return [];
+          return counter ? [["points", fmt(row.count)]]
+            : [["min", inUnit(row.min)], ["max", inUnit(row.max)]];
         },
       });
+      seriesChart.shape = shape;
     }
     seriesChart.rows = grid.rows;
-    seriesChart.update(grid.xs, [grid.column("avg"), grid.column("count")]);
+    seriesChart.update(grid.xs, counter ? [grid.column("sum")]
+      : [grid.column("avg"), grid.column("count")]);
 
     const histogram = typeOf(state.metric) === "histogram"
       || rows.some((row) => row.p50 !== null && row.p50 !== undefined);
     view.pctCard.hidden = !histogram;
+    view.approx.hidden = !rows.some((row) => row.approximate);
     if (histogram) {
-      if (!pctChart || pctChart.step !== step) {
+      if (!pctChart || pctChart.shape !== `${step}:${unit}`) {
         if (pctChart) pctChart.destroy();
         pctChart = new Charts.TimeChart(view.pctBody, {
-          step, height: 220,
+          step, height: 220, unit, format: (value) => fmtUnit(value, unit),
           series: ["p50", "p95", "p99"].map((p) => ({ key: p, label: p, color: COLORS[p] })),
         });
+        pctChart.shape = `${step}:${unit}`;
       }
       pctChart.update(grid.xs, [grid.column("p50"), grid.column("p95"), grid.column("p99")]);
     }
@@ -484,12 +792,16 @@
     let count = 0;
     let sum = 0;
     for (const row of rows) { count += row.count || 0; sum += row.sum || 0; }
-    setMetricStats(count ? { count, avg: sum / count } : { count: 0, avg: null });
+    setMetricStats(count ? { count, sum, avg: sum / count } : { count: 0, sum: 0, avg: null });
   }
 
   function setMetricStats(stats) {
+    const counter = typeOf(state.metric) === "counter";
     document.getElementById("s-points").textContent = stats ? stats.count.toLocaleString("en-US") : "—";
-    document.getElementById("s-avg").textContent = stats ? fmt(stats.avg) : "—";
+    document.getElementById("s-avg-label").textContent =
+      `Selected metric · ${counter ? "total" : "average"}`;
+    document.getElementById("s-avg").textContent = !stats ? "—"
+      : counter ? fmt(stats.sum) : fmtUnit(stats.avg, unitOf(state.metric));
   }
 
   /** Batches the collector refused are data a sender lost: say so where people look. */
@@ -531,13 +843,27 @@
     h("td", { class: "c-name" }, h("span", { class: "top-name", title: m.name }, breakable(m.name)),
       h("span", { class: `badge type-badge type-${m.type}`, text: m.type })),
     h("td", { class: "num", text: (m.count ?? 0).toLocaleString("en-US") }),
-    h("td", { class: "num", text: fmt(m.total) })));
+    h("td", { class: "num top-figure", text: topFigure(m) })));
     view.topBody.replaceChildren(h("table", { class: "top-table" },
       h("thead", {}, h("tr", {},
         h("th", { scope: "col", text: "Metric" }), h("th", { scope: "col", class: "num", text: "Points" }),
-        h("th", { scope: "col", class: "num", text: "Total" }))),
+        h("th", {
+          scope: "col", class: "num", text: "Value",
+          title: "Counters: their total · histograms: p95 over the period · gauges: average",
+        }))),
       h("tbody", {}, rows)));
     highlightTop();
+  }
+
+  /** What says most about a metric at a glance: a counter's total, a histogram's p95. */
+  function topFigure(m) {
+    const unit = unitOf(m.name);
+    if (m.type === "counter") return `Σ ${fmt(m.total)}`;
+    if (m.type === "histogram" && m.p95 !== null && m.p95 !== undefined) {
+      return `p95 ${fmtUnit(m.p95, unit)}`;
+    }
+    const avg = m.avg ?? (m.count ? m.total / m.count : null);
+    return `avg ${fmtUnit(avg, unit)}`;
   }
 
   /** A metric name as text that may wrap after `_`, `.`, `:` or `-` (not mid-word). */
@@ -570,7 +896,7 @@
     dropSparks();
     view.vitals.replaceChildren(
       h("div", { class: "card-head" }, h("h2", { text: "Web Vitals" }),
-        h("span", { class: "muted", id: "vitals-note", text: `Real users' browsers · averages${
+        h("span", { class: "muted", id: "vitals-note", text: `Real users' browsers · 75th percentile${
           views ? ` · ${plural(views, "page view")}` : ""}` })),
       h("div", { class: "vitals-grid", id: "vitals-tiles" },
         VITALS.map((v) => vitalTile(v, summary[v.key], grid))),
@@ -590,15 +916,24 @@
       return h("div", { class: "vital vital-none", dataset: { vital: vital.key } }, head,
         h("p", { class: "muted", text: "No samples in this period." }));
     }
-    const rating = RATING_TEXT[s.rating] ? s.rating : rate(vital, s.avg);
+    // Rated by the 75th percentile, as Google's Core Web Vitals assessment rates a page
+    // (the API's rating follows it); the average is kept for reference.
+    const p75 = s.p75 !== null && s.p75 !== undefined;
+    const headline = p75 ? s.p75 : s.avg;
+    const rating = RATING_TEXT[s.rating] ? s.rating : rate(vital, headline);
     return h("div", { class: `vital vital-${rating}`, dataset: { vital: vital.key, rating } },
       head,
       h("div", { class: "vital-main" },
-        h("span", { class: "vital-value", text: vital.format(s.avg) }),
+        h("span", { class: "vital-stat", text: p75 ? "p75" : "avg" }),
+        h("span", {
+          class: "vital-value", text: `${s.approximate ? "≈ " : ""}${vital.format(headline)}`,
+          title: s.approximate ? "Part of this period predates percentile sketches" : null,
+        }),
         h("span", { class: `rating rating-${rating}`, text: RATING_TEXT[rating] || rating })),
       distribution(s.distribution),
       sparkline(vital, grid),
-      h("p", { class: "vital-foot", text: `${plural(s.count, "sample")} · good ≤ ${
+      h("p", { class: "vital-foot", text: `${plural(s.count, "sample")}${
+        p75 ? ` · avg ${vital.format(s.avg)}` : ""} · good ≤ ${
         vital.format(vital.good)}, poor > ${vital.format(vital.poor)}` }));
   }
 

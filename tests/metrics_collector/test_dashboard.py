@@ -280,3 +280,15 @@ def test_dashboard_reads_one_snapshot_while_aggregation_moves_points(
     assert dash(collector, period="2h")["summary"]["total_datapoints"] == 2
     monkeypatch.undo()
     assert dash(collector, period="2h")["summary"]["total_datapoints"] == 2
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_data_since_is_the_oldest_bucket_with_data(collector: TestClient) -> None:
+    """The UI fits its default period to it (a new install is not a sliver of 24 h)."""
+    assert dash(collector)["data_since"] is None
+    post(collector, [point("a", timestamp=minutes_ago(7, 30)), point("b", project="shop")])
+    for _ in range(2):  # from raw points, then from minute rows
+        assert dash(collector)["data_since"] == minutes_ago(7)
+        assert dash(collector, project="shop")["data_since"] == minutes_ago(0)
+        assert dash(collector, period="5m")["data_since"] == minutes_ago(0)
+        aggregate(collector)

@@ -507,3 +507,27 @@ def test_group_by_keys_a_json_path_cannot_spell(collector: TestClient, key: str)
 def test_group_by_must_name_a_key(collector: TestClient) -> None:
     r = collector.get("/api/metrics", params={"name": "x", "group_by": "k" * 201})
     assert r.status_code == 400 and "group_by" in r.json()["detail"]
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_group_by_series_carry_their_whole_period(collector: TestClient) -> None:
+    """`total` merges a group over every bucket (percentiles from all its sketches): what a
+    breakdown table shows, since per-bucket percentiles cannot be combined by a client."""
+    values = {2: [1.0, 2.0, 3.0], 3: [10.0, 20.0, 30.0, 40.0]}
+    post(
+        collector,
+        [
+            point("lat", "histogram", v, labels={"r": "/a"}, timestamp=minutes_ago(m))
+            for m, vs in values.items()
+            for v in vs
+        ],
+    )
+    for _ in range(2):  # from raw points, then from minute rows
+        (a,) = series(collector, name="lat", period="1h", group_by="r")["series"]
+        assert len(a["data"]) == 2
+        total = a["total"]
+        assert (total["count"], total["sum"], total["min"], total["max"]) == (7, 106.0, 1.0, 40.0)
+        assert total["p50"] == pytest.approx(10.0, rel=0.01)  # nearest rank over all seven
+        assert total["p99"] == 40.0
+        assert "bucket" not in total
+        aggregate(collector)
