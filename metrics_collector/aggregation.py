@@ -82,7 +82,12 @@ AGG_FIELDS = (
     "sketch",
 )
 AGG_COLUMNS = ", ".join(AGG_FIELDS)
-insert_agg = BulkInsert("metrics_aggregated", AGG_FIELDS)
+AGGREGATED = "metrics_aggregated"
+#: All series of a (name, project, type) merged per bucket: what unfiltered queries read.
+MERGED = "metrics_merged"
+insert_agg = BulkInsert(AGGREGATED, AGG_FIELDS)
+insert_merged = BulkInsert(MERGED, AGG_FIELDS)
+INSERT = {AGGREGATED: insert_agg, MERGED: insert_merged}
 
 SeriesId = tuple[str, str | None, str | None, str | None]  # name, labels, project, type
 
@@ -128,10 +133,12 @@ def group_points(
 
 def minute_rows(
     groups: dict[tuple[str, str, str | None, str | None, str | None], list[float]],
-) -> list[Any]:
-    """Minute rows of the groups, flattened for insert_agg."""
+) -> tuple[list[Any], list[Any]]:
+    """Minute rows of the groups, and their merged rows (exact: the pooled values),
+    each flattened for its BulkInsert."""
     out: list[Any] = []
     extend = out.extend
+    pooled: dict[tuple[str, str, str | None, str | None], list[float]] = {}
     for (minute, name, labels, project, kind), values in groups.items():
         extend(
             agg_row(
@@ -141,7 +148,28 @@ def minute_rows(
                 summarize(name, kind, values),
             )
         )
-    return out
+        pooled.setdefault((minute, name, project, kind), []).extend(values)
+    merged: list[Any] = []
+    for (minute, name, project, kind), values in pooled.items():
+        merged.extend(
+            agg_row(
+                minute + ":00Z",
+                "minute",
+                (name, None, project, kind),
+                summarize(name, kind, values),
+            )
+        )
+    return out, merged
+
+
+def merged_deltas(
+    deltas: list[tuple[SeriesId, list[float]]],
+) -> list[tuple[SeriesId, list[float]]]:
+    """Values of series pooled per (name, project, type): the merged table's series."""
+    pooled: dict[SeriesId, list[float]] = {}
+    for (name, _labels, project, kind), values in deltas:
+        pooled.setdefault((name, None, project, kind), []).extend(values)
+    return list(pooled.items())
 
 
 # --- write jobs (plain SQL; the writer may replay them) ---------------------------------------
@@ -162,17 +190,23 @@ def clean(conn: sqlite3.Connection, first: str, last: str, up_to_id: int) -> Non
 
 
 def replace_minutes(
-    conn: sqlite3.Connection, minutes: list[str], rows: list[Any], up_to_id: int
+    conn: sqlite3.Connection,
+    minutes: list[str],
+    rows: list[Any],
+    merged: list[Any],
+    up_to_id: int,
 ) -> None:
     """Rebuild consecutive whole minutes: old rows go, the recomputed ones (flat) come in."""
     if not minutes:
         return
     first, last = minutes[0], minutes[-1]
-    conn.execute(
-        "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
-        (first, shift(last, MINUTE)),
-    )
+    for table in (AGGREGATED, MERGED):
+        conn.execute(
+            f"DELETE FROM {table} WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
+            (first, shift(last, MINUTE)),
+        )
     insert_agg(conn, rows)
+    insert_merged(conn, merged)
     clean(conn, first, last, up_to_id)
     conn.executemany(
         "INSERT OR IGNORE INTO metrics_dirty_hours (hour) VALUES (?)",
@@ -182,23 +216,28 @@ def replace_minutes(
 
 _FIND = (
     "SELECT id, count, sum, min, max, p50, p95, p99, n_good, n_poor, sketch"
-    " FROM metrics_aggregated"
+    " FROM {table}"
     " WHERE resolution = ? AND bucket = ? AND name = ? AND labels IS ? AND project IS ?"
     " AND type IS ?"
 )
 
 
 def merge_into(
-    conn: sqlite3.Connection, resolution: str, bucket: str, series: SeriesId, delta: Stats
+    conn: sqlite3.Connection,
+    resolution: str,
+    bucket: str,
+    series: SeriesId,
+    delta: Stats,
+    table: str = AGGREGATED,
 ) -> None:
     """Fold not-yet-counted points into an existing row of the series, or add one."""
-    row = conn.execute(_FIND, (resolution, bucket, *series)).fetchone()
+    row = conn.execute(_FIND.format(table=table), (resolution, bucket, *series)).fetchone()
     if row is None:
-        insert_agg(conn, agg_row(bucket, resolution, series, delta))
+        INSERT[table](conn, agg_row(bucket, resolution, series, delta))
         return
     merged = rollup([Stats(*row[1:]), delta])
     conn.execute(
-        "UPDATE metrics_aggregated SET count = ?, sum = ?, min = ?, max = ?, avg = ?, p50 = ?,"
+        f"UPDATE {table} SET count = ?, sum = ?, min = ?, max = ?, avg = ?, p50 = ?,"
         " p95 = ?, p99 = ?, n_good = ?, n_poor = ?, sketch = ? WHERE id = ?",
         (
             merged.count,
@@ -220,19 +259,22 @@ def merge_into(
 def merge_minute(
     conn: sqlite3.Connection,
     minute: str,
-    deltas: list[tuple[SeriesId, Stats]],
+    deltas: dict[str, list[tuple[SeriesId, Stats]]],
     up_to_id: int,
     horizons: dict[str, str],
 ) -> None:
-    """A minute whose raw points were purged: merge the new ones, then drop them."""
+    """A minute whose raw points were purged: merge the new ones (per series into
+    metrics_aggregated, pooled into metrics_merged), then drop them."""
     hour = hour_of(minute)
     if hour >= horizons["minute_purged_before"]:
-        for series, delta in deltas:
-            merge_into(conn, "minute", minute, series, delta)
+        for table, items in deltas.items():
+            for series, delta in items:
+                merge_into(conn, "minute", minute, series, delta, table)
         conn.execute("INSERT OR IGNORE INTO metrics_dirty_hours (hour) VALUES (?)", (hour,))
     elif hour >= horizons["hour_purged_before"]:
-        for series, delta in deltas:
-            merge_into(conn, "hour", hour, series, delta)
+        for table, items in deltas.items():
+            for series, delta in items:
+                merge_into(conn, "hour", hour, series, delta, table)
     conn.execute(
         "DELETE FROM metrics_raw WHERE timestamp >= ? AND timestamp < ? AND id <= ?",
         (minute, shift(minute, MINUTE), up_to_id),
@@ -240,18 +282,18 @@ def merge_minute(
     clean(conn, minute, minute, up_to_id)
 
 
-#: Minute rows of an hour, one series after another (the roll-up streams them).
-_HOUR_MINUTES = (
+#: Rows of a tier in a span, one series after another (roll-ups stream them).
+_SERIES_ROWS = (
     "SELECT name, labels, project, type, count, sum, min, max, p50, p95, p99, n_good, n_poor,"
-    " sketch FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?"
+    " sketch FROM {table} WHERE resolution = ? AND bucket >= ? AND bucket < ?"
     " ORDER BY name, labels, project, type"
 )
 
 
-def hour_rows(conn: sqlite3.Connection, hour: str) -> list[Any]:
-    """The hour's rows rolled up from its minute rows, flattened for insert_agg."""
+def hour_rows(conn: sqlite3.Connection, hour: str, table: str = AGGREGATED) -> list[Any]:
+    """The hour's rows of a table rolled up from its minute rows, flattened for insert."""
     out: list[Any] = []
-    cursor = conn.execute(_HOUR_MINUTES, (hour, shift(hour, HOUR)))
+    cursor = conn.execute(_SERIES_ROWS.format(table=table), ("minute", hour, shift(hour, HOUR)))
     for series, rows in groupby(cursor, key=lambda r: r[:4]):
         parts = [Stats(*r[4:]) for r in rows]
         out.extend(agg_row(hour, "hour", series, rollup(parts)))
@@ -259,15 +301,37 @@ def hour_rows(conn: sqlite3.Connection, hour: str) -> list[Any]:
 
 
 def replace_hour(
-    conn: sqlite3.Connection, hour: str, rows: list[Any], horizons: dict[str, str]
+    conn: sqlite3.Connection,
+    hour: str,
+    rows: dict[str, list[Any]],
+    horizons: dict[str, str],
 ) -> None:
     """A complete dirty hour rebuilt (unless its minutes were purged meanwhile)."""
     if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
-        conn.execute(
-            "DELETE FROM metrics_aggregated WHERE resolution = 'hour' AND bucket = ?", (hour,)
-        )
-        insert_agg(conn, rows)
+        for table, flat in rows.items():
+            conn.execute(f"DELETE FROM {table} WHERE resolution = 'hour' AND bucket = ?", (hour,))
+            INSERT[table](conn, flat)
     conn.execute("DELETE FROM metrics_dirty_hours WHERE hour = ?", (hour,))
+
+
+def backfill_merged(conn: sqlite3.Connection) -> None:
+    """Merged rows for everything already aggregated (migration 14), one bucket's
+    series after another; legacy rows without a sketch merge count-weighted."""
+    for resolution in ("minute", "hour"):
+        cursor = conn.execute(
+            "SELECT bucket, name, project, type, count, sum, min, max, p50, p95, p99, n_good,"
+            " n_poor, sketch FROM metrics_aggregated WHERE resolution = ?"
+            " ORDER BY bucket, name, project, type",
+            (resolution,),
+        )
+        flat: list[Any] = []
+        for (bucket, name, project, kind), rows in groupby(cursor, key=lambda r: r[:4]):
+            parts = [Stats(*r[4:]) for r in rows]
+            flat.extend(agg_row(bucket, resolution, (name, None, project, kind), rollup(parts)))
+            if len(flat) > 50_000:
+                insert_merged(conn, flat)
+                flat = []
+        insert_merged(conn, flat)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -428,8 +492,8 @@ class Aggregator:
             nonlocal done
             end = len(run) if before is None else bisect_left(run, before, lo=done)
             minutes, done = run[done:end], end
-            rows = minute_rows(groups)
-            self.write(lambda c: replace_minutes(c, minutes, rows, up_to_id))
+            rows, merged = minute_rows(groups)
+            self.write(lambda c: replace_minutes(c, minutes, rows, merged, up_to_id))
 
         def read(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
@@ -472,10 +536,14 @@ class Aggregator:
                 )
             )
         )
-        deltas = [
-            ((name, labels, project, kind), summarize(name, kind, values))
-            for (_, name, labels, project, kind), values in groups.items()
+        values = [
+            ((name, labels, project, kind), vs)
+            for (_, name, labels, project, kind), vs in groups.items()
         ]
+        deltas = {
+            table: [(series, summarize(series[0], series[3], vs)) for series, vs in items]
+            for table, items in ((AGGREGATED, values), (MERGED, merged_deltas(values)))
+        }
         self.write(lambda c: merge_minute(c, minute, deltas, up_to_id, horizons))
 
     def _hours(self, before: str, horizons: dict[str, str]) -> int:
@@ -489,9 +557,12 @@ class Aggregator:
             ]
         )
         for hour in hours:
-            rows: list[Any] = []
+            rows: dict[str, list[Any]] = {}
             if hour >= horizons["minute_purged_before"] and hour >= horizons["hour_purged_before"]:
-                rows = self.read(partial(hour_rows, hour=hour))
+                rows = {
+                    table: self.read(partial(hour_rows, hour=hour, table=table))
+                    for table in (AGGREGATED, MERGED)
+                }
             self.write(partial(replace_hour, hour=hour, rows=rows, horizons=horizons))
         if self.state()["hours_through"] < before:
             self.write(lambda c: write_state(c, hours_through=before))

@@ -157,6 +157,31 @@ def _sketches(conn: sqlite3.Connection) -> None:
     )
 
 
+def _merged(conn: sqlite3.Connection) -> None:
+    """14: per name, project and type, every series of a bucket merged into one row.
+
+    The chart an operator opens first (a metric, no label filter) then reads
+    one row per bucket, with exact minute percentiles (pooled raw values),
+    instead of merging the sketches of every series on each query: a day of
+    15 series at minute resolution was 21,600 sketch merges, ~150 ms. Same
+    columns as metrics_aggregated (labels always NULL), so the same code
+    writes both. Existing rows are merged once here (legacy rows without a
+    sketch merge count-weighted, as reads of them always have).
+    """
+    from metrics_collector.aggregation import backfill_merged  # the roll-up code
+
+    conn.execute(
+        "CREATE TABLE metrics_merged (id INTEGER PRIMARY KEY, bucket DATETIME NOT NULL,"
+        " resolution VARCHAR(10) NOT NULL, name VARCHAR(200) NOT NULL, labels TEXT,"
+        " count INTEGER NOT NULL DEFAULT 0, sum REAL NOT NULL DEFAULT 0,"
+        " min REAL NOT NULL DEFAULT 0, max REAL NOT NULL DEFAULT 0, avg REAL NOT NULL DEFAULT 0,"
+        " p50 REAL, p95 REAL, p99 REAL, project VARCHAR(100), type VARCHAR(20),"
+        " n_good INTEGER, n_poor INTEGER, sketch BLOB)"
+    )
+    conn.execute("CREATE INDEX idx_merged ON metrics_merged(name, resolution, bucket)")
+    backfill_merged(conn)
+
+
 MIGRATIONS: list[Migration] = [
     # 1: raw points.
     """
@@ -246,6 +271,8 @@ MIGRATIONS: list[Migration] = [
     _series,
     # 13 (ours): mergeable quantile sketches on aggregated rows.
     _sketches,
+    # 14 (ours): all series of a name merged per bucket, for unfiltered queries.
+    _merged,
 ]
 
 

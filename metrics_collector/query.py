@@ -246,7 +246,7 @@ def make_scope(
 
 #: Aggregated rows of one name in a tier, each with its answer bucket and group.
 _AGG_ROWS = (
-    "SELECT {bucket}, {group}, count, sum, min, max, p50, p95, p99, sketch FROM metrics_aggregated"
+    "SELECT {bucket}, {group}, count, sum, min, max, p50, p95, p99, sketch FROM {table}"
     " WHERE name = ? AND resolution = ? AND bucket >= ? AND bucket < ?"
 )
 
@@ -305,17 +305,30 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
     parts = collect_parts(conn, q, scope)
     body: dict[str, Any] = {"name": q.name, "resolution": resolution, "period": q.period}
     if q.group_by is None:
-        body["data"] = answer_data(parts.get(None, {}))
+        body["data"] = [stats_json(b, s) for b, s in merged_buckets(parts.get(None, {}))]
         return body
     body["group_by"] = q.group_by
-    body["series"] = [
-        {
-            "labels": {q.group_by: value},
-            "data": answer_data(buckets),
-            "total": total_json(buckets),
-        }
-        for value, buckets in top_groups(parts)
-    ]
+    # Totals read the coarsest rows that cover the period exactly (complete hours from
+    # the hour tier): a breakdown of a day merges a few hundred sketches per value, not
+    # one per series and minute — and the same totals whatever the resolution asked.
+    whole = make_scope(
+        state, q.period, q.seconds, "minute", q.project, q.labels, now, whole_hours=True
+    )
+    totals = collect_parts(conn, q, whole)
+    body["series"] = []
+    for value, members in top_groups(totals):
+        buckets: dict[str, list[Stats]] = {}
+        for member in members:
+            for bucket, rows in parts.get(member, {}).items():
+                buckets.setdefault(bucket, []).extend(rows)
+        rows = [s for member in members for rs in totals.get(member, {}).values() for s in rs]
+        body["series"].append(
+            {
+                "labels": {q.group_by: value},
+                "data": [stats_json(b, s) for b, s in merged_buckets(buckets)],
+                "total": total_json(rows),
+            }
+        )
     return body
 
 
@@ -325,6 +338,10 @@ def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Pa
     hourly = scope.resolution == "hour"
     key = q.group_by
     group_sql, group_args = label_value_sql(key) if key is not None else ("NULL", [])
+    # Without a label filter or grouping, every series of the name is wanted: their
+    # rows merged per bucket at aggregation time (metrics_merged) answer in one row
+    # per bucket and project, instead of merging every series' sketch here.
+    table = "metrics_merged" if key is None and not scope.labels else "metrics_aggregated"
     parts: Parts = {}
     for segment in scope.segments:
         if segment.tier == "raw":
@@ -346,7 +363,7 @@ def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Pa
             "bucket" if segment.tier == scope.resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         )
         rows = conn.execute(
-            _AGG_ROWS.format(bucket=expr, group=group_sql) + where,
+            _AGG_ROWS.format(bucket=expr, group=group_sql, table=table) + where,
             (*group_args, q.name, segment.tier, segment.start, segment.end, *args),
         )
         for bucket, group, n, total_, low, high, p50, p95, p99, sketch in rows:
@@ -356,36 +373,37 @@ def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Pa
     return parts
 
 
-def answer_data(buckets: dict[str, list[Stats]]) -> list[dict[str, Any]]:
+def merged_buckets(buckets: dict[str, list[Stats]]) -> list[tuple[str, Stats]]:
     """One merged row per bucket, oldest first."""
-    return [stats_json(b, merge(buckets[b])) for b in sorted(buckets)]
+    return [(b, merge(buckets[b])) for b in sorted(buckets)]
 
 
-def total_json(buckets: dict[str, list[Stats]]) -> dict[str, Any]:
+def total_json(rows: list[Stats]) -> dict[str, Any]:
     """The whole period of one group merged (percentiles from all its sketches): what a
     breakdown table shows — per-bucket percentiles cannot be combined client-side."""
-    out = stats_json("", merge([s for rows in buckets.values() for s in rows]))
+    out = stats_json("", merge(rows))
     del out["bucket"]
     return out
 
 
-def top_groups(parts: Parts) -> list[tuple[Any, dict[str, list[Stats]]]]:
-    """The MAX_GROUPS busiest groups (by count), the rest merged as OTHER."""
-    ranked = sorted(
-        parts.items(),
-        key=lambda item: (
-            -sum(s.count for rows in item[1].values() for s in rows),
-            item[0] is None,
-            str(item[0]),
-        ),
-    )
-    if len(ranked) <= MAX_GROUPS:
-        return ranked
-    other: dict[str, list[Stats]] = {}
-    for _, buckets in ranked[MAX_GROUPS:]:
-        for bucket, rows in buckets.items():
-            other.setdefault(bucket, []).extend(rows)
-    return [*ranked[:MAX_GROUPS], (OTHER, other)]
+def top_groups(parts: Parts) -> list[tuple[Any, list[Any]]]:
+    """The MAX_GROUPS busiest groups (by count) as (value, [value]), then the rest
+    as (OTHER, [their values]) — merged into one series."""
+    ranked = [
+        value
+        for value, _ in sorted(
+            parts.items(),
+            key=lambda item: (
+                -sum(s.count for rows in item[1].values() for s in rows),
+                item[0] is None,
+                str(item[0]),
+            ),
+        )
+    ]
+    top: list[tuple[Any, list[Any]]] = [(value, [value]) for value in ranked[:MAX_GROUPS]]
+    if len(ranked) > MAX_GROUPS:
+        top.append((OTHER, ranked[MAX_GROUPS:]))
+    return top
 
 
 #: Most names or projects one list answer carries (`total` says how many there are).

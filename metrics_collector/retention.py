@@ -57,6 +57,10 @@ def delete_raw(conn: sqlite3.Connection, start: str, end: str) -> tuple[int, str
 
 
 def delete_minutes(conn: sqlite3.Connection, start: str, end: str) -> int:
+    conn.execute(
+        "DELETE FROM metrics_merged WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
+        (start, end),
+    )
     cur = conn.execute(
         "DELETE FROM metrics_aggregated WHERE resolution = 'minute' AND bucket >= ? AND bucket < ?",
         (start, end),
@@ -66,6 +70,8 @@ def delete_minutes(conn: sqlite3.Connection, start: str, end: str) -> int:
 
 
 def delete_hours(conn: sqlite3.Connection, cut: str) -> int:
+    # The merged table holds one row per name and project: small enough for one statement.
+    conn.execute("DELETE FROM metrics_merged WHERE resolution = 'hour' AND bucket < ?", (cut,))
     cur = conn.execute(
         "DELETE FROM metrics_aggregated WHERE id IN (SELECT id FROM metrics_aggregated"
         " WHERE resolution = 'hour' AND bucket < ? LIMIT ?)",

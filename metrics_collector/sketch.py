@@ -28,9 +28,11 @@ import math
 import struct
 import sys
 from array import array
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
+from typing import Literal
 
 #: The promised relative error is 1 %; the buckets are a hair finer so that
 #: float rounding at a bucket's edge can never push an answer past it.
@@ -140,36 +142,34 @@ class Sketch:
             wanted = [w for w in wanted if w not in exact]
             if not wanted:
                 return out
-        pending = iter(wanted)
-        rank, slot = next(pending)
-        seen = 0
-        done = 0
-        for representative, count in self._walk():
-            seen += count
-            while seen > rank:
-                estimate = representative
-                if low is not None and estimate < low:
-                    estimate = low
-                if high is not None and estimate > high:
-                    estimate = high
-                out[slot] = estimate
-                done += 1
-                if done == len(wanted):
-                    return out
-                rank, slot = next(pending)
+        # Buckets in value order (negatives from the largest magnitude, zeros, positives)
+        # and their running counts; a rank's bucket is found by bisection, so only the
+        # few answers pay for a representative (an exp), not every bucket.
+        negative = sorted(self.negative, reverse=True)
+        positive = sorted(self.positive)
+        counts = list(map(self.negative.__getitem__, negative))
+        if self.zeros:
+            counts.append(self.zeros)
+        counts += map(self.positive.__getitem__, positive)
+        running = list(accumulate(counts))
+        first_positive = len(counts) - len(positive)
+        for rank, slot in wanted:
+            at = min(bisect_right(running, rank), len(counts) - 1)
+            if at >= first_positive:
+                estimate = value_of(positive[at - first_positive])
+            elif at < len(negative):
+                estimate = -value_of(negative[at])
+            else:
+                estimate = 0.0
+            if low is not None and estimate < low:
+                estimate = low
+            if high is not None and estimate > high:
+                estimate = high
+            out[slot] = estimate
         return out
 
     def quantile(self, percent: float) -> float | None:
         return self.quantiles((percent,))[0]
-
-    def _walk(self) -> Iterable[tuple[float, int]]:
-        """(representative, count) per bucket, from the smallest value to the largest."""
-        for index in sorted(self.negative, reverse=True):
-            yield -value_of(index), self.negative[index]
-        if self.zeros:
-            yield 0.0, self.zeros
-        for index in sorted(self.positive):
-            yield value_of(index), self.positive[index]
 
     def encode(self) -> bytes:
         flags = (
@@ -239,34 +239,55 @@ def _encode_store(store: Store) -> bytes:
     )
 
 
+#: Item size of each integer type an encoded store may use.
+IntCode = Literal["B", "H", "I", "Q"]
+_CODES: tuple[IntCode, ...] = ("B", "H", "I", "Q")
+_SIZES: dict[bytes, tuple[IntCode, int]] = {c.encode(): (c, array(c).itemsize) for c in _CODES}
+
+
 def _decode_into(sketch: Sketch, blob: bytes) -> None:
+    """Add a stored sketch's counts. The hot path of every merged query: the arrays
+    are read in place (memoryview casts, no copies) and summed into the stores."""
     try:
         version, flags = _HEADER.unpack_from(blob, 0)
         if version != VERSION:
             raise SketchError(f"sketch version {version} is not known to this release")
+        view = memoryview(blob)
         offset = _HEADER.size
         for flag, store in ((_POSITIVE, sketch.positive), (_NEGATIVE, sketch.negative)):
             if not flags & flag:
                 continue
             base, n, gap_code, count_code = _STORE.unpack_from(blob, offset)
             offset += _STORE.size
-            gaps = array(gap_code.decode())
-            size = gaps.itemsize * (n - 1)
-            gaps.frombytes(blob[offset : offset + size])
-            offset += size
-            counts = array(count_code.decode())
-            size = counts.itemsize * n
-            counts.frombytes(blob[offset : offset + size])
-            offset += size
-            if len(gaps) != n - 1 or len(counts) != n:
+            gap_type, gap_size = _SIZES[gap_code]
+            count_type, count_size = _SIZES[count_code]
+            end = offset + gap_size * (n - 1)
+            gap_view = view[offset:end].cast(gap_type)
+            offset, end = end, end + count_size * n
+            count_view = view[offset:end].cast(count_type)
+            offset = end
+            if len(count_view) != n or len(gap_view) != n - 1:
                 raise SketchError("sketch is truncated")
+            gaps: Sequence[int] = gap_view
+            counts: Sequence[int] = count_view
             if _BIG_ENDIAN:
-                gaps.byteswap()
-                counts.byteswap()
-            _add_counter(store, dict(zip(accumulate(gaps, initial=base), counts, strict=True)))
+                gaps, counts = _swapped(gap_type, gap_view), _swapped(count_type, count_view)
+            indices = accumulate(gaps, initial=base)
+            if not store:
+                store.update(zip(indices, counts, strict=True))
+                continue
+            get = store.get
+            for index, count in zip(indices, counts, strict=True):
+                store[index] = get(index, 0) + count
         if flags & _ZERO:
             sketch.zeros += _ZEROS.unpack_from(blob, offset)[0]
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+    except (struct.error, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, SketchError):
             raise
-        raise SketchError(f"sketch is unreadable: {exc}") from exc
+        raise SketchError(f"sketch is unreadable: {exc!r}") from exc
+
+
+def _swapped(code: str, items: memoryview) -> array[int]:
+    out = array(code, items.tobytes())
+    out.byteswap()
+    return out

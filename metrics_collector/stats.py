@@ -96,6 +96,8 @@ class Stats:
     approximate: bool = False
     #: The sorted raw values, while a query still holds them (exact merges).
     values: list[float] | None = None
+    #: The merged sketch of a query's merge, kept so merges of merges decode nothing twice.
+    merged: Sketch | None = None
 
     @property
     def avg(self) -> float:
@@ -104,7 +106,12 @@ class Stats:
     @property
     def legacy(self) -> bool:
         """Stored percentiles without a sketch: only count-weighted merges are possible."""
-        return self.p50 is not None and self.sketch is None and self.values is None
+        return (
+            self.p50 is not None
+            and self.sketch is None
+            and self.values is None
+            and self.merged is None
+        )
 
 
 def sketched(name: str, kind: str | None) -> bool:
@@ -164,7 +171,9 @@ def merged_sketch(parts: Iterable[Stats]) -> Sketch:
     """One sketch of every part that has a sketch or raw values."""
     sketch = Sketch()
     for part in parts:
-        if part.sketch is not None:
+        if part.merged is not None:
+            sketch.merge(part.merged)
+        elif part.sketch is not None:
             sketch.merge_encoded(part.sketch)
         elif part.values is not None:
             sketch.add(part.values)
@@ -198,7 +207,9 @@ def merge(parts: Sequence[Stats], *, encode: bool = False) -> Stats:
     if all(s.n_poor is not None for s in parts):
         out.n_poor = sum(s.n_poor or 0 for s in parts)
     with_percentiles = [s for s in parts if s.p50 is not None]
-    with_data = [s for s in parts if s.sketch is not None or s.values is not None]
+    with_data = [
+        s for s in parts if s.sketch is not None or s.values is not None or s.merged is not None
+    ]
     if not with_data and not with_percentiles:
         return out
     if with_data and all(s.values is not None for s in parts) and not encode:
@@ -210,13 +221,15 @@ def merge(parts: Sequence[Stats], *, encode: bool = False) -> Stats:
     sketch = merged_sketch(with_data)
     if encode and sketch.count:
         out.sketch = sketch.encode()
+    elif sketch.count:
+        out.merged = sketch
     if not with_percentiles:  # Web Vitals kept as gauges: a sketch, no percentiles
         return out
     known = sketch.quantiles(PERCENTILES, out.min, out.max) if sketch.count else [None] * 3
     legacy = [s for s in with_percentiles if s.legacy]
     if legacy:
         out.approximate = True
-        out.sketch = None
+        out.sketch = out.merged = None
         weight = sketch.count
         out.p50, out.p95, out.p99 = (
             _weighted([(known[i], weight)] + [((s.p50, s.p95, s.p99)[i], s.count) for s in legacy])

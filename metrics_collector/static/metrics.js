@@ -134,6 +134,7 @@
   let labelKeys = []; // [{key, values: [{value, count}], distinct}] of the chosen metric
   let breakdown = null; // {key, rows, seconds} as last loaded
   let sort = null; // {col, desc} of the breakdown table, once the operator sorts it
+  let dataSince = null; // the oldest minute with data in the period (the dashboard says)
 
   const typeOf = (name) => (names.find((m) => m.name === name) || {}).type || "";
 
@@ -366,6 +367,7 @@
           return refreshAll({ quiet });
         }
       }
+      dataSince = dashboard.data_since || null;
       fillMetrics();
       renderDashboard(dashboard);
       renderRejected(health);
@@ -522,9 +524,12 @@
     if (!key) { breakdown = null; return; }
     let data;
     try {
+      // Only the per-value totals are shown (exact for the period whatever the
+      // resolution): hourly buckets keep the answer small for long periods.
       data = await api("api/metrics", {
         params: {
-          name: state.metric, period: state.period, resolution: "auto",
+          name: state.metric, period: state.period,
+          resolution: periodSeconds(state.period) > 3600 ? "hour" : "minute",
           project: state.project, labels: state.labels, group_by: key,
         },
       });
@@ -537,13 +542,10 @@
       return;
     }
     if (mine !== seriesSeq) return;
-    const step = data.resolution === "hour" ? 3600 : 60;
-    let first = Infinity;
-    for (const s of data.series || []) {
-      for (const d of s.data) first = Math.min(first, Date.parse(d.bucket) / 1000);
-    }
-    // Rates are over the time the data covers (a new install has minutes, not the period).
-    const covered = Number.isFinite(first) ? Date.now() / 1000 - first + step / 2 : 1;
+    // Rates are over the time the data covers (a new install has minutes, not the
+    // period): from the oldest minute with data, as the dashboard reports it.
+    const since = Date.parse(dataSince || "");
+    const covered = Number.isFinite(since) ? Date.now() / 1000 - since + 30 : Infinity;
     breakdown = {
       key,
       seconds: Math.max(60, Math.min(periodSeconds(state.period), covered)),

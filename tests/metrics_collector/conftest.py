@@ -135,3 +135,23 @@ def post(client: TestClient, points: list[dict]) -> None:
     r = client.post("/api/metrics", json=points)
     assert r.status_code == 202, r.text
     assert r.json() == {"status": "accepted", "count": len(points)}
+
+
+def assert_merged_consistent(client: TestClient) -> None:
+    """metrics_merged holds, per bucket, name, project and type, every series merged:
+    counts and sums add up, min and max agree, nothing is missing or extra."""
+    per_series = sql(
+        client,
+        "SELECT resolution, bucket, name, coalesce(project, ''), coalesce(type, ''),"
+        " sum(count), total(sum), min(min), max(max) FROM metrics_aggregated"
+        " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+    )
+    merged = sql(
+        client,
+        "SELECT resolution, bucket, name, coalesce(project, ''), coalesce(type, ''),"
+        " count, sum, min, max FROM metrics_merged ORDER BY 1, 2, 3, 4, 5",
+    )
+    assert [r[:6] for r in merged] == [r[:6] for r in per_series]
+    for m, a in zip(merged, per_series, strict=True):
+        assert m[6] == pytest.approx(a[6], rel=1e-9), (m, a)
+        assert m[7:] == a[7:], (m, a)

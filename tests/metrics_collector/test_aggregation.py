@@ -19,6 +19,7 @@ from tests.metrics_collector.conftest import (
     MakeClient,
     agg_rows,
     aggregate,
+    assert_merged_consistent,
     count,
     iso,
     minutes_ago,
@@ -165,6 +166,7 @@ def test_late_points_give_exactly_a_single_pass(make_collector: MakeClient) -> N
     assert agg_rows(incremental, "minute") == agg_rows(single, "minute")
     assert_same_rows(agg_rows(incremental, "hour"), agg_rows(single, "hour"))
     assert sum(r[5] for r in agg_rows(incremental, "hour")) == len(early) + len(late)
+    assert_merged_consistent(incremental)
 
 
 def test_chunked_runs_match_one_chunk(make_collector: MakeClient, monkeypatch) -> None:
@@ -178,6 +180,8 @@ def test_chunked_runs_match_one_chunk(make_collector: MakeClient, monkeypatch) -
     aggregate(chunked)
     assert agg_rows(chunked, "minute") == agg_rows(whole, "minute")
     assert count(chunked, "metrics_dirty_minutes") == 0
+    assert_merged_consistent(whole)
+    assert_merged_consistent(chunked)
 
 
 def spec_rollup(minute_rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -241,6 +245,7 @@ def test_hour_rows_are_the_rollup_of_minute_rows(make_collector: MakeClient) -> 
         assert len(values) == r[5]
         for got_p, p in zip(r[10:13], (50, 95, 99), strict=True):
             assert got_p == pytest.approx(nearest(values, p), rel=0.01)
+    assert_merged_consistent(collector)
 
 
 def test_incomplete_hour_gets_its_row_once_complete(make_collector: MakeClient) -> None:
@@ -261,7 +266,7 @@ def test_point_newer_than_the_run_keeps_its_minute_dirty(collector: TestClient) 
     top = sql(collector, "SELECT max(id) FROM metrics_raw")[0][0]
     post(collector, [point(timestamp=ts, value=5)])  # arrives after the run read its points
     minute = ts[:17] + "00Z"
-    db.writer.submit_sync(lambda c: aggregation.replace_minutes(c, [minute], [], top))
+    db.writer.submit_sync(lambda c: aggregation.replace_minutes(c, [minute], [], [], top))
     assert sql(collector, "SELECT minute FROM metrics_dirty_minutes") == [(minute,)]
     aggregate(collector)
     assert [r[5:7] for r in agg_rows(collector, "minute")] == [(2, 6.0)]
@@ -286,6 +291,7 @@ def test_late_points_for_purged_raw_are_merged_once(collector: TestClient) -> No
     (hour,) = agg_rows(collector, "hour")
     assert hour[5:9] == (5, 171.0, 1.0, 100.0)
     assert count(collector) == 0 and count(collector, "metrics_dirty_minutes") == 0
+    assert_merged_consistent(collector)
 
 
 def test_late_points_past_the_minute_tier_merge_into_the_hour(make_collector: MakeClient) -> None:
@@ -300,6 +306,7 @@ def test_late_points_past_the_minute_tier_merge_into_the_hour(make_collector: Ma
     aggregate(collector)
     assert agg_rows(collector, "minute") == []
     assert [r[5:9] for r in agg_rows(collector, "hour")] == [(2, 5.0, 2.0, 3.0)]
+    assert_merged_consistent(collector)
 
 
 @pytest.mark.usefixtures("steady_minute")
@@ -309,15 +316,18 @@ def test_retention_tiers(collector: TestClient) -> None:
     aggregate(collector, now)
     assert (count(collector), len(agg_rows(collector, "minute"))) == (1, 1)
     aggregate(collector, now + 2 * HOUR)  # past RETENTION_RAW (1 h)
+    assert_merged_consistent(collector)
     assert count(collector) == 0
     assert len(agg_rows(collector, "minute")) == 1 and len(agg_rows(collector, "hour")) == 1
     aggregate(collector, now + 26 * HOUR)  # past RETENTION_MINUTE (24 h)
+    assert_merged_consistent(collector)
     assert agg_rows(collector, "minute") == [] and len(agg_rows(collector, "hour")) == 1
     assert collector.get("/api/metrics/names").json()["metrics"] == [
         {"name": "jobs", "type": "counter"}
     ]
     report = aggregate(collector, now + 31 * DAY)  # past RETENTION_HOURLY (30 d)
     assert agg_rows(collector, "hour") == []
+    assert count(collector, "metrics_merged") == 0
     assert report.deleted["hour"] == 1
     assert collector.get("/api/metrics/names").json()["metrics"] == []
 
@@ -394,14 +404,20 @@ def test_opposite_infinite_sums_merge_to_null_not_a_500(collector: TestClient) -
 
     # Minute sums +inf (up) and -inf (down); "down" also goes +inf a minute later,
     # so its own hour row adds -inf and +inf.
-    up, down = {"s": "up"}, {"s": "down"}
+    up, down = {"s": "up", "k": "x"}, {"s": "down", "k": "x"}
     post(collector, two(up, 1.7e308, 70) + two(down, -1.7e308, 70) + two(down, 1.7e308, 69))
     aggregate(collector)
     for params in ({"period": "2h"}, {"period": "2h", "resolution": "hour"}, {"period": "7d"}):
-        r = collector.get("/api/metrics", params={"name": "swing", **params})
+        r = collector.get("/api/metrics", params={"name": "swing", "labels": "k:x", **params})
         assert r.status_code == 200, r.text
         sums = [b["sum"] for b in r.json()["data"] if b["count"]]
         assert sums and set(sums) == {None}
+        # Unfiltered, the series were merged at aggregation from the raw values: minute
+        # 70 sums to exactly 0 (1.7e308 twice, -1.7e308 twice); what holds +inf is null.
+        r = collector.get("/api/metrics", params={"name": "swing", **params})
+        assert r.status_code == 200, r.text
+        sums = [b["sum"] for b in r.json()["data"] if b["count"]]
+        assert sums and set(sums) <= {None, 0.0} and None in sums
     dash = collector.get("/api/dashboard", params={"period": "7d"})
     assert dash.status_code == 200, dash.text
     assert dash.json()["top_metrics"][0]["total"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from metrics_collector import SERVICE as COLLECTOR
@@ -15,6 +16,7 @@ from tests.metrics_collector.conftest import (
     AUTH,
     agg_rows,
     aggregate,
+    assert_merged_consistent,
     collector_env,
     minutes_ago,
     sql,
@@ -207,6 +209,12 @@ def test_rows_from_before_sketches_are_marked_approximate(tmp_path: Path) -> Non
     config = from_env(collector_env(tmp_path))
     with TestClient(COLLECTOR.app(config), headers=AUTH) as client:
         assert sql(client, "SELECT count(*) FROM metrics_aggregated WHERE sketch IS NULL") == [(4,)]
+        # Migration 14 merged the two series of each minute for unfiltered queries.
+        assert sql(client, "SELECT bucket, count, sum, p99 FROM metrics_merged ORDER BY 1") == [
+            (old, 4, 43.0, pytest.approx((2.0 * 2 + 30.0 * 2) / 4)),
+            (recent, 4, 43.0, pytest.approx((2.0 * 2 + 30.0 * 2) / 4)),
+        ]
+        assert_merged_consistent(client)
         assert sql(client, "SELECT minute FROM metrics_dirty_minutes") == [(recent,)]
 
         def answer(period: str) -> dict:
@@ -226,3 +234,4 @@ def test_rows_from_before_sketches_are_marked_approximate(tmp_path: Path) -> Non
         assert after[old]["approximate"] is True  # its raw points are long gone
         assert "approximate" not in after[recent]  # rebuilt from raw, with sketches
         assert (after[recent]["count"], after[recent]["p99"]) == (4, 30.0)
+        assert_merged_consistent(client)

@@ -652,12 +652,13 @@ def test_percentiles_from_before_sketches_are_marked(service: ServiceProcess, pa
     """A minute row written by an earlier release (no sketch) is flagged as approximate."""
     minute = datetime.now(UTC).replace(second=0, microsecond=0)
     with sqlite3.connect(service.env["DATABASE_PATH"]) as conn:
-        conn.execute(
-            "INSERT INTO metrics_aggregated (bucket, resolution, name, labels, count, sum, min,"
-            " max, avg, p50, p95, p99, type) VALUES (?, 'minute', 'old_latency_seconds', NULL,"
-            " 2, 1.0, 0.25, 0.75, 0.5, 0.25, 0.75, 0.75, 'histogram')",
-            (iso(minute - timedelta(minutes=5)),),
-        )
+        for table in ("metrics_aggregated", "metrics_merged"):  # as migrations 13-14 leave it
+            conn.execute(
+                f"INSERT INTO {table} (bucket, resolution, name, labels, count, sum, min,"
+                " max, avg, p50, p95, p99, type) VALUES (?, 'minute', 'old_latency_seconds',"
+                " NULL, 2, 1.0, 0.25, 0.75, 0.5, 0.25, 0.75, 0.75, 'histogram')",
+                (iso(minute - timedelta(minutes=5)),),
+            )
         conn.execute(  # as if that minute had been aggregated by the earlier release
             "INSERT OR REPLACE INTO metrics_state (key, value) VALUES ('aggregated_through', ?)",
             (iso(minute),),
