@@ -103,9 +103,17 @@ class Merged:
 
 
 def merged_sketches(
-    conn: sqlite3.Connection, scope: Scope, names: tuple[str, ...], where: str, args: list[Any]
+    conn: sqlite3.Connection,
+    scope: Scope,
+    names: tuple[str, ...],
+    where: str,
+    args: list[Any],
+    table: str = "metrics_aggregated",
 ) -> dict[str, Merged]:
-    """Per name, one sketch of every point in the scope (raw values sketched as read)."""
+    """Per name, one sketch of every point in the scope (raw values sketched as read).
+
+    `table` metrics_merged (all series of a name merged) when no label filter applies.
+    """
     marks = ", ".join("?" * len(names))
     out = {name: Merged(Sketch()) for name in names}
     for seg in scope.segments:
@@ -121,7 +129,7 @@ def merged_sketches(
                 out[name].sketch.add(vs)
             continue
         for name, blob, count in conn.execute(
-            f"SELECT name, sketch, count FROM metrics_aggregated WHERE name IN ({marks})"
+            f"SELECT name, sketch, count FROM {table} WHERE name IN ({marks})"
             f" AND resolution = ? AND bucket >= ? AND bucket < ?{where}",
             (*names, seg.tier, seg.start, seg.end, *args),
         ):
@@ -168,9 +176,9 @@ def _top_metrics(conn: sqlite3.Connection, scope: Scope) -> dict[tuple[str, Any]
             )
             params: tuple[Any, ...] = (seg.start, seg.end, *args)
         else:
-            sql = (
+            sql = (  # all series of a name merged per bucket: the fewest rows to add up
                 f"SELECT name, type, sum(count), {SQL_SUM.format(column='sum')}"
-                " FROM metrics_aggregated"
+                " FROM metrics_merged"
                 f" WHERE resolution = ? AND bucket >= ? AND bucket < ?{where}"
                 " GROUP BY name, type"
             )
@@ -332,7 +340,9 @@ def dashboard(
         where, args = scope.where()
         p95 = {
             name: merged.quantile(95)
-            for name, merged in merged_sketches(conn, scope, histograms, where, args).items()
+            for name, merged in merged_sketches(
+                conn, scope, histograms, where, args, "metrics_merged"
+            ).items()
         }
         vitals = web_vitals(conn, scope)
         since = data_since(conn, scope)
