@@ -44,13 +44,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import groupby
+from itertools import chain, groupby
 from typing import Any
 
 from metrics_collector import retention
 from metrics_collector.config import CollectorSettings
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
+from metrics_collector.sketch import Sketch
 from metrics_collector.stats import Stats, rollup, summarize
 from shared.bulk import BulkInsert
 from shared.db import Database
@@ -138,28 +139,33 @@ def minute_rows(
     each flattened for its BulkInsert."""
     out: list[Any] = []
     extend = out.extend
-    pooled: dict[tuple[str, str, str | None, str | None], list[float]] = {}
+    pooled: dict[tuple[str, str, str | None, str | None], list[tuple[list[float], Stats]]] = {}
     for (minute, name, labels, project, kind), values in groups.items():
-        extend(
-            agg_row(
-                minute + ":00Z",
-                "minute",
-                (name, labels, project, kind),
-                summarize(name, kind, values),
-            )
-        )
-        pooled.setdefault((minute, name, project, kind), []).extend(values)
+        stats = summarize(name, kind, values)
+        extend(agg_row(minute + ":00Z", "minute", (name, labels, project, kind), stats))
+        pooled.setdefault((minute, name, project, kind), []).append((values, stats))
     merged: list[Any] = []
-    for (minute, name, project, kind), values in pooled.items():
+    for (minute, name, project, kind), parts in pooled.items():
         merged.extend(
-            agg_row(
-                minute + ":00Z",
-                "minute",
-                (name, None, project, kind),
-                summarize(name, kind, values),
-            )
+            agg_row(minute + ":00Z", "minute", (name, None, project, kind), pool(name, kind, parts))
         )
     return out, merged
+
+
+def pool(name: str, kind: str | None, parts: list[tuple[list[float], Stats]]) -> Stats:
+    """One row of all series' values. A lone series is its own merge; otherwise the
+    series' sketches merge (cheaper than counting every value again) and the pooled
+    values, each part already sorted, give the exact percentiles."""
+    if len(parts) == 1:
+        return parts[0][1]
+    sketch = None
+    if parts[0][1].merged is not None:
+        sketch = Sketch()
+        for _, stats in parts:
+            if stats.merged is not None:
+                sketch.merge(stats.merged)
+    values = sorted(chain.from_iterable(values for values, _ in parts))
+    return summarize(name, kind, values, sketch=sketch)
 
 
 def merged_deltas(

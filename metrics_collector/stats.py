@@ -119,31 +119,42 @@ def sketched(name: str, kind: str | None) -> bool:
     return kind == "histogram" or name in VITALS
 
 
-def summarize(name: str, kind: str | None, values: list[float], *, keep: bool = False) -> Stats:
+def summarize(
+    name: str,
+    kind: str | None,
+    values: list[float],
+    *,
+    keep: bool = False,
+    sketch: Sketch | None = None,
+) -> Stats:
     """A minute row from its raw values (sorted in place when needed).
 
     Percentiles only for histograms; Web Vitals also count good/poor samples.
     `keep` holds on to the sorted values (a query merging raw parts) instead
-    of encoding a sketch.
+    of encoding a sketch. `sketch`, when the caller has one of these values
+    already (merged series), is used instead of counting them again; the
+    row's sketch is left in `merged` for such merges.
     """
     n = len(values)
     thresholds = VITALS.get(name)
     histogram = kind == "histogram"
-    sketch = thresholds is not None or histogram
+    sketched = thresholds is not None or histogram
     if n == 1 and thresholds is None:  # common when points are sparse: skip the machinery
         v = values[0]
         if not histogram:
             return Stats(1, v, v, v)
         if keep:
             return Stats(1, v, v, v, v, v, v, values=values)
-        return Stats(1, v, v, v, v, v, v, sketch=Sketch.of(values).encode())
-    if sketch:
+        one = sketch or Sketch.of(values)
+        return Stats(1, v, v, v, v, v, v, sketch=one.encode(), merged=one)
+    if sketched:
         values.sort()
         stats = Stats(n, total(values), values[0], values[-1])
         if keep:
             stats.values = values
         else:
-            stats.sketch = Sketch.of(values).encode()
+            stats.merged = sketch or Sketch.of(values)
+            stats.sketch = stats.merged.encode()
     else:
         stats = Stats(n, total(values), min(values), max(values))
     if histogram:
