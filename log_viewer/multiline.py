@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from log_viewer import levels
 from log_viewer.parsing import Line
@@ -125,6 +126,22 @@ class Reassembler:
     def held(self) -> int | None:
         """Where the oldest open entry starts: the cursor may not pass it."""
         return min((o.entry.start for o in self.open.values()), default=None)
+
+    def state(self) -> dict[str, Any]:
+        """The open entries, as they must survive a restart with the cursor."""
+        return {
+            stream: [e.time, e.level, e.lines, e.start, e.end, o.traceback]
+            for stream, o in self.open.items()
+            for e in (o.entry,)
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> Reassembler:
+        r = cls()
+        for stream, (time, level, lines, start, end, traceback) in state.items():
+            entry = Entry(time, stream, level, list(lines), start, end)
+            r.open[stream] = _Open(entry, traceback, sum(len(x) + 1 for x in lines))
+        return r
 
 
 def _finish(entry: Entry) -> Entry:

@@ -19,6 +19,7 @@ holds the cursor back to where it started.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -142,3 +143,14 @@ class LineReader:
     def reset(self) -> None:
         """A new file (rotation, truncation): pieces of the old one cannot continue."""
         self.partials.clear()
+
+    def state(self) -> dict[str, Any]:
+        """What must survive a restart with the cursor: the pieces of unfinished lines."""
+        return {stream: [p.time, p.start, "".join(p.pieces)] for stream, p in self.partials.items()}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> LineReader:
+        reader = cls()
+        for stream, (time, start, text) in state.items():
+            reader.partials[stream] = Partial(time, start, [text], len(text))
+        return reader

@@ -104,3 +104,16 @@ def test_an_open_entry_holds_the_cursor() -> None:
 def test_huge_continuations_are_cut_into_bounded_entries() -> None:
     out = entries(["dump:", *(["  row"] * (MAX_ENTRY_LINES + 5))])
     assert [len(e.lines) for e in out] == [MAX_ENTRY_LINES, 6]
+
+
+def test_open_entries_survive_a_restart_through_their_state() -> None:
+    import orjson
+
+    r = Reassembler()
+    for i, text in enumerate(PY_TRACEBACK[:4]):
+        r.feed(Line(T, "stderr", text, i * 10, i * 10 + 10))
+    again = Reassembler.restore(orjson.loads(orjson.dumps(r.state())))
+    for i, text in enumerate(PY_TRACEBACK[4:], start=4):
+        assert again.feed(Line(T, "stderr", text, i * 10, i * 10 + 10)) == []
+    (entry,) = again.flush()
+    assert entry.lines == PY_TRACEBACK and (entry.start, entry.end) == (0, 80)

@@ -114,3 +114,13 @@ def test_reset_drops_pieces_of_a_rotated_file() -> None:
     assert reader.held is None
     (line,), _ = reader.feed(rec("fresh\n"), 0)
     assert line.text == "fresh"
+
+
+def test_unfinished_pieces_survive_a_restart_through_their_state() -> None:
+    reader = LineReader()
+    reader.feed(rec("first half, ", "stderr") + rec("out\n"), 0)
+    state = orjson.loads(orjson.dumps(reader.state()))  # as stored on the cursor row
+    again = LineReader.restore(state)
+    rest = rec("second half\n", "stderr")
+    (line,), _ = again.feed(rest, 500)
+    assert (line.text, line.start, line.end) == ("first half, second half", 0, 500 + len(rest))
