@@ -116,6 +116,11 @@ class Reassembler:
         self.open[line.stream] = _Open(entry, state, len(line.text))
         return done
 
+    def close(self, stream: str) -> list[Entry]:
+        """Complete the open entry of one stream (it has gone quiet)."""
+        current = self.open.pop(stream, None)
+        return [] if current is None else [_finish(current.entry)]
+
     def flush(self) -> list[Entry]:
         """Complete every open entry (its stream has gone quiet, or the file ended)."""
         done = [_finish(o.entry) for o in self.open.values()]

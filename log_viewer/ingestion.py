@@ -1,0 +1,262 @@
+"""The ingestion worker: every POLL_INTERVAL, new log lines → stored entries.
+
+Per container and read: the file's new bytes (tailing) → complete lines
+(parsing) → entries (multiline) → one write job that inserts the entries
+*and* moves the cursor, with the reader's unfinished state (pieces of a
+split line, entries still open) stored on the cursor row. So whatever
+happens between two reads — a restart, a kill -9 — the next read resumes
+exactly where the last commit left it: no line lost, none stored twice.
+
+An open entry (a traceback may still be growing) is stored once its
+stream has been quiet for QUIET seconds by Docker's own timestamps, or
+when its file ends (rotation, truncation): a line appended now is stored at
+the next poll, and a traceback written in one burst stays one entry.
+
+The oldest entries beyond MAX_ENTRIES are trimmed after each poll, by id
+(rows are only ever removed from the bottom, so max(id) − min(id) + 1 is
+the count, and the cut is one range delete).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from log_viewer.config import LogSettings
+from log_viewer.discovery import Container, discover
+from log_viewer.multiline import Entry, Reassembler
+from log_viewer.parsing import LineReader
+from log_viewer.tailing import Position, read_new
+from shared.db import Database
+from shared.workers import PeriodicWorker
+
+log = logging.getLogger("monlight.log_viewer.ingestion")
+
+#: Seconds a stream must have been quiet before its open entry is stored.
+QUIET = 0.5
+#: Seconds between re-scans of LOG_SOURCES for new containers.
+RESCAN = 30.0
+#: Rows deleted per trim statement (each fires the FTS delete trigger).
+TRIM_CHUNK = 5_000
+
+
+def docker_epoch(stamp: str) -> float:
+    """Seconds since the epoch of Docker's RFC 3339 time (nanoseconds allowed)."""
+    return datetime.fromisoformat(canonical_time(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def canonical_time(stamp: str) -> str:
+    """Docker's `2026-12-02T10:00:00.123456789Z` as stored: UTC, microseconds,
+    `2026-12-02T10:00:00.123456Z` (one format, so text order is time order)."""
+    try:
+        head, _, rest = stamp.partition(".")
+        if not rest:  # no fraction
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        else:
+            digits = ""
+            for ch in rest:
+                if not ch.isdigit():
+                    break
+                digits += ch
+            zone = rest[len(digits) :] or "Z"
+            moment = datetime.fromisoformat(
+                f"{head}.{(digits + '000000')[:6]}{zone.replace('Z', '+00:00')}"
+            )
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class Source:
+    """A container's reading state, as committed with its last rows."""
+
+    container: Container
+    cursor: Position | None = None
+    reader: LineReader = field(default_factory=LineReader)
+    entries: Reassembler = field(default_factory=Reassembler)
+    last_seen: dict[str, float] = field(default_factory=dict)  # stream → last line's time
+
+    def pending(self) -> str:
+        return orjson.dumps(
+            {"lines": self.reader.state(), "entries": self.entries.state()}
+        ).decode()
+
+
+@dataclass(slots=True)
+class PollReport:
+    containers: int = 0
+    entries: int = 0
+    malformed: int = 0
+    trimmed: int = 0
+
+
+def load_source(conn: sqlite3.Connection, container: Container) -> Source:
+    """A container's cursor and unfinished state from the database (or a fresh start)."""
+    row = conn.execute(
+        "SELECT position, inode, pending FROM cursors WHERE container_id = ?", (container.id,)
+    ).fetchone()
+    if row is None:
+        return Source(container)
+    position, inode, pending = row
+    state: dict[str, Any] = {}
+    if pending:
+        try:
+            state = orjson.loads(pending)
+        except orjson.JSONDecodeError:
+            state = {}
+    return Source(
+        container,
+        Position(inode, position),
+        LineReader.restore(state.get("lines") or {}),
+        Reassembler.restore(state.get("entries") or {}),
+    )
+
+
+_INSERT = (
+    "INSERT INTO log_entries (timestamp, container, stream, level, message) VALUES (?, ?, ?, ?, ?)"
+)
+_CURSOR = (
+    "INSERT INTO cursors (container_id, file_path, position, inode, updated_at, pending)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(container_id) DO UPDATE SET"
+    " file_path = excluded.file_path, position = excluded.position,"
+    " inode = excluded.inode, updated_at = excluded.updated_at, pending = excluded.pending"
+)
+
+
+def store(
+    conn: sqlite3.Connection,
+    container: Container,
+    entries: list[Entry],
+    cursor: Position,
+    pending: str,
+) -> None:
+    """The write job: the entries and the cursor (with its unfinished state), together."""
+    conn.executemany(
+        _INSERT,
+        [
+            (canonical_time(e.time), container.name, e.stream, e.level, e.message)
+            for e in sorted(entries, key=lambda e: e.time)
+        ],
+    )
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conn.execute(
+        _CURSOR,
+        (container.id, str(container.log_path), cursor.offset, cursor.inode, now, pending),
+    )
+
+
+def trim(conn: sqlite3.Connection, keep: int) -> int:
+    """Delete the oldest rows beyond `keep` (a chunk per call)."""
+    low, high = conn.execute("SELECT min(id), max(id) FROM log_entries").fetchone()
+    if high is None or high - low + 1 <= keep:
+        return 0
+    cut = min(high - keep + 1, low + TRIM_CHUNK)
+    return conn.execute("DELETE FROM log_entries WHERE id < ?", (cut,)).rowcount
+
+
+class Ingestor:
+    """Reads every wanted container's log on a thread, every POLL_INTERVAL seconds.
+
+    `poll(now)` is one whole pass (tests call it directly); `start`/`stop`/
+    `trigger` make it a worker of the service.
+    """
+
+    def __init__(self, db: Database, settings: LogSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.sources: dict[str, Source] = {}
+        self._containers: list[Container] = []
+        self._scanned = -RESCAN
+        self._periodic = PeriodicWorker(
+            "ingestion", self._tick, float(settings.poll_interval), run_at_start=True
+        )
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    def stop(self) -> None:
+        self._periodic.stop()
+
+    def trigger(self) -> None:
+        self._periodic.trigger()
+
+    def _tick(self) -> None:
+        self.poll()
+
+    def containers(self, force: bool = False) -> list[Container]:
+        clock = time.monotonic()
+        if force or clock - self._scanned >= RESCAN:
+            self._containers = discover(Path(self.settings.log_sources), self.settings.containers)
+            self._scanned = clock
+        return self._containers
+
+    def poll(self, now: float | None = None, *, rescan: bool = False) -> PollReport:
+        now = time.time() if now is None else now
+        report = PollReport()
+        for container in self.containers(rescan):
+            source = self.sources.get(container.id)
+            if source is None:
+                source = self.db.read_sync(partial(load_source, container=container))
+                self.sources[container.id] = source
+            before = source.reader.malformed
+            report.entries += self._read(source, now)
+            report.malformed += source.reader.malformed - before
+            report.containers += 1
+        while (trimmed := self.db.write_sync(lambda c: trim(c, self.settings.max_entries))) > 0:
+            report.trimmed += trimmed
+        return report
+
+    def _read(self, source: Source, now: float) -> int:
+        """Everything new in one container's file, stored read by read."""
+        stored = 0
+        while True:
+            segments = read_new(source.container.log_path, source.cursor, self.settings.tail_buffer)
+            done: list[Entry] = []
+            cursor = source.cursor
+            for segment in segments:
+                if segment.fresh and cursor is not None and segment.inode != cursor.inode:
+                    done += source.entries.flush()  # the old file ended: nothing continues it
+                    source.reader.reset()
+                elif segment.fresh:
+                    source.reader.reset()
+                lines, used = source.reader.feed(segment.data, segment.offset)
+                for line in lines:
+                    done += source.entries.feed(line)
+                    source.last_seen[line.stream] = docker_epoch(line.time)
+                cursor = Position(segment.inode, used)
+            done += self._quiet(source, now)
+            if cursor is None or (cursor == source.cursor and not done):
+                return stored
+            self.db.write_sync(
+                partial(
+                    store,
+                    container=source.container,
+                    entries=done,
+                    cursor=cursor,
+                    pending=source.pending(),
+                )
+            )
+            source.cursor = cursor
+            stored += len(done)
+            if not any(s.data for s in segments):
+                return stored
+
+    def _quiet(self, source: Source, now: float) -> list[Entry]:
+        """Open entries whose stream has said nothing for QUIET seconds, completed."""
+        quiet = [
+            stream
+            for stream in source.entries.open
+            if now - source.last_seen.get(stream, 0.0) >= QUIET
+        ]
+        return [e for stream in quiet for e in source.entries.close(stream)]
