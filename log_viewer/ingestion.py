@@ -168,8 +168,8 @@ def trim(conn: sqlite3.Connection, keep: int) -> int:
 class Ingestor:
     """Reads every wanted container's log on a thread, every POLL_INTERVAL seconds.
 
-    `poll(now)` is one whole pass (tests call it directly); `start`/`stop`/
-    `trigger` make it a worker of the service.
+    `poll(now)` is one whole pass (tests call it directly); `worker` runs it
+    on its own thread for the service.
     """
 
     def __init__(self, db: Database, settings: LogSettings) -> None:
@@ -178,18 +178,9 @@ class Ingestor:
         self.sources: dict[str, Source] = {}
         self._containers: list[Container] = []
         self._scanned = -RESCAN
-        self._periodic = PeriodicWorker(
+        self.worker = PeriodicWorker(
             "ingestion", self._tick, float(settings.poll_interval), run_at_start=True
         )
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    def stop(self) -> None:
-        self._periodic.stop()
-
-    def trigger(self) -> None:
-        self._periodic.trigger()
 
     def _tick(self) -> None:
         self.poll()
