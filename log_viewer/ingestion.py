@@ -32,6 +32,7 @@ import orjson
 
 from log_viewer.config import LogSettings
 from log_viewer.discovery import Container, discover
+from log_viewer.listing import stored
 from log_viewer.multiline import Entry, Reassembler
 from log_viewer.parsing import LineReader
 from log_viewer.tailing import Position, read_new
@@ -72,9 +73,9 @@ def canonical_time(stamp: str) -> str:
             )
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return stored(moment.astimezone(UTC))
+    except (ValueError, OverflowError):
+        return stored(datetime.now(UTC))
 
 
 @dataclass(slots=True)
