@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -141,20 +142,35 @@ def store(
     entries: list[Entry],
     cursor: Position,
     pending: str,
-) -> None:
-    """The write job: the entries and the cursor (with its unfinished state), together."""
-    conn.executemany(
-        _INSERT,
-        [
-            (canonical_time(e.time), container.name, e.stream, e.level, e.message)
-            for e in sorted(entries, key=lambda e: e.time)
-        ],
-    )
+) -> list[dict[str, Any]]:
+    """The write job: the entries and the cursor (with its unfinished state), together.
+
+    Returns the stored entries as the API shows them (the live tail sends them on):
+    one writer and AUTOINCREMENT make a batch's ids the run ending at last_insert_rowid.
+    """
+    rows = [
+        (canonical_time(e.time), container.name, e.stream, e.level, e.message)
+        for e in sorted(entries, key=lambda e: e.time)
+    ]
+    conn.executemany(_INSERT, rows)
+    last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     conn.execute(
         _CURSOR,
         (container.id, str(container.log_path), cursor.offset, cursor.inode, now, pending),
     )
+    first = last - len(rows) + 1
+    return [
+        {
+            "id": first + i,
+            "timestamp": ts,
+            "container": name,
+            "stream": stream,
+            "level": level,
+            "message": message,
+        }
+        for i, (ts, name, stream, level, message) in enumerate(rows)
+    ]
 
 
 def trim(conn: sqlite3.Connection, keep: int) -> int:
@@ -173,9 +189,16 @@ class Ingestor:
     on its own thread for the service.
     """
 
-    def __init__(self, db: Database, settings: LogSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: LogSettings,
+        on_stored: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
+        #: Told every stored batch (the live tail's hub publishes them).
+        self.on_stored = on_stored
         self.sources: dict[str, Source] = {}
         self._containers: list[Container] = []
         self._scanned = -RESCAN
@@ -230,7 +253,7 @@ class Ingestor:
             done += self._quiet(source, now)
             if cursor is None or (cursor == source.cursor and not done):
                 return stored
-            self.db.write_sync(
+            stored_now = self.db.write_sync(
                 partial(
                     store,
                     container=source.container,
@@ -241,6 +264,8 @@ class Ingestor:
             )
             source.cursor = cursor
             stored += len(done)
+            if stored_now and self.on_stored is not None:
+                self.on_stored(stored_now)
             if not any(s.data for s in segments):
                 return stored
 

@@ -231,3 +231,22 @@ def test_the_oldest_entries_go_beyond_max_entries(db: Database, tmp_path: Path) 
 )
 def test_docker_times_are_stored_in_one_format(docker: str, stored: str) -> None:
     assert canonical_time(docker) == stored
+
+
+def test_stored_entries_are_handed_on_with_their_ids(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "containers"
+    log = DockerLog(root)
+    handed: list[dict] = []
+    ing = ingestor(db, root)
+    ing.on_stored = handed.extend
+    log.lines("a", "b")
+    log.lines("c", stream="stderr")
+    poll(ing, log)
+    rows = db.read_sync(
+        lambda c: c.execute(
+            "SELECT id, timestamp, container, stream, level, message FROM log_entries"
+        ).fetchall()
+    )
+    keys = ("id", "timestamp", "container", "stream", "level", "message")
+    assert sorted(handed, key=lambda e: e["id"]) == [dict(zip(keys, r, strict=True)) for r in rows]
+    assert len(rows) == 3
