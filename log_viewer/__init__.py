@@ -1,1 +1,5 @@
-"""Log Viewer: Docker json-file logs from disk, FTS5 search, live tail (being built, #9)."""
+"""Log Viewer: Docker json-file logs read from disk, FTS5 search, live tail."""
+
+from log_viewer.app import SERVICE
+
+__all__ = ["SERVICE"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -59,14 +60,22 @@ def container_name(directory: Path, container_id: str) -> str:
     return container_id[:12]
 
 
-def discover(root: Path, patterns: tuple[str, ...]) -> list[Container]:
-    """The containers under `root` that have a log file and match `patterns`, by name."""
+def discover(
+    root: Path, patterns: tuple[str, ...], problem: Callable[[str | None], None] | None = None
+) -> list[Container]:
+    """The containers under `root` that have a log file and match `patterns`, by name.
+
+    `problem` is told why `root` cannot be listed (None once it can), so the
+    caller can say it once rather than at every re-scan.
+    """
     found: list[Container] = []
     try:
         entries = list(os.scandir(root))
     except OSError as exc:
-        log.warning("cannot list %s: %s", root, exc.strerror or exc)
+        (problem or log.warning)(f"cannot list {root}: {exc.strerror or exc}")
         return found
+    if problem is not None:
+        problem(None)
     for entry in entries:
         if not entry.is_dir(follow_symlinks=False):
             continue

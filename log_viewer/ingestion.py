@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,6 +203,8 @@ class Ingestor:
         self.sources: dict[str, Source] = {}
         self._containers: list[Container] = []
         self._scanned = -RESCAN
+        self._problem: str | None = None
+        self._lock = threading.Lock()  # one pass at a time: two would read the same bytes
         self.worker = PeriodicWorker(
             "ingestion", self._tick, float(settings.poll_interval), run_at_start=True
         )
@@ -212,12 +215,26 @@ class Ingestor:
     def containers(self, force: bool = False) -> list[Container]:
         clock = time.monotonic()
         if force or clock - self._scanned >= RESCAN:
-            self._containers = discover(Path(self.settings.log_sources), self.settings.containers)
+            self._containers = discover(
+                Path(self.settings.log_sources), self.settings.containers, self._report
+            )
             self._scanned = clock
         return self._containers
 
+    def _report(self, problem: str | None) -> None:
+        """LOG_SOURCES trouble, said once when it starts and once when it ends."""
+        if problem != self._problem:
+            if problem is not None:
+                log.warning("%s (LOG_SOURCES); retrying every %.0f s", problem, RESCAN)
+            elif self._problem is not None:
+                log.info("LOG_SOURCES can be listed again")
+            self._problem = problem
+
     def poll(self, now: float | None = None, *, rescan: bool = False) -> PollReport:
-        now = time.time() if now is None else now
+        with self._lock:
+            return self._poll(time.time() if now is None else now, rescan)
+
+    def _poll(self, now: float, rescan: bool) -> PollReport:
         report = PollReport()
         for container in self.containers(rescan):
             source = self.sources.get(container.id)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,19 +84,28 @@ class TailHub:
         with self._lock:
             return len(self._subscribers)
 
-    @contextlib.contextmanager
-    def subscribe(self, container: str | None, level: str | None) -> Iterator[Subscriber]:
-        """A slot for the caller's loop, freed when the block exits (TooManyTails if none)."""
+    def join(self, container: str | None, level: str | None) -> Subscriber:
+        """A slot for the caller's loop (TooManyTails when none is free); `leave` frees it."""
         sub = Subscriber(container, level, asyncio.get_running_loop())
         with self._lock:
             if len(self._subscribers) >= self.limit:
                 raise TooManyTails(f"at most {self.limit} live tails at once")
             self._subscribers.append(sub)
+        return sub
+
+    def leave(self, sub: Subscriber) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    @contextlib.contextmanager
+    def subscribe(self, container: str | None, level: str | None) -> Iterator[Subscriber]:
+        """`join` for a block: the slot is freed when it exits, however it exits."""
+        sub = self.join(container, level)
         try:
             yield sub
         finally:
-            with self._lock:
-                self._subscribers.remove(sub)
+            self.leave(sub)
 
     def publish(self, entries: list[Event]) -> None:
         """From any thread: hand each subscriber the entries it wants."""
@@ -122,21 +132,33 @@ async def stream(
     heartbeat: float = HEARTBEAT,
     max_duration: float = MAX_DURATION,
     clock: Callable[[], float] = time.monotonic,
+    disconnected: asyncio.Event | None = None,
 ) -> AsyncIterator[bytes]:
-    """One connection's events until it is closed or MAX_DURATION has passed."""
+    """One connection's events until it is closed, the client leaves (`disconnected`
+    is set: the slot is freed then, not at the next write), or MAX_DURATION passes."""
     deadline = clock() + max_duration
+    gone = disconnected or asyncio.Event()
     yield b": connected\n\n"
-    while True:
+    while not gone.is_set():
         left = deadline - clock()
         if left <= 0:
             yield sse("close", {"reason": "the stream lasts 30 minutes at most: reconnect"})
             return
+        getting = asyncio.ensure_future(sub.queue.get())
+        leaving = asyncio.ensure_future(gone.wait())
         try:
-            entry = await asyncio.wait_for(sub.queue.get(), min(heartbeat, left))
-        except TimeoutError:
-            if deadline - clock() > 0:
+            done, _ = await asyncio.wait(
+                (getting, leaving), timeout=min(heartbeat, left), return_when=FIRST_COMPLETED
+            )
+        finally:
+            for task in (getting, leaving):
+                if not task.done():
+                    task.cancel()
+        if getting not in done:
+            if not gone.is_set() and deadline - clock() > 0:
                 yield sse("heartbeat", {"time": time.time()})
             continue
+        entry = getting.result()
         if entry is None:
             yield sse("close", {"reason": sub.closed_because or "closed"})
             return

@@ -82,6 +82,13 @@ class Runtime(Generic[C]):
             raise RuntimeError(f"{self.service.name} is not running")
         return self.context.db
 
+    def drain(self) -> None:
+        """The server is shutting down and about to wait for open connections: end
+        the responses that would otherwise hold it (live tails) — the service's hook."""
+        hook = self.service.drain
+        if hook is not None and self.context is not None:
+            hook(self.context)
+
     def context_as(self, cls: type[K]) -> K:
         context = self.context
         if not isinstance(context, cls):

@@ -59,22 +59,29 @@ async def _read_limited(
 
     Whatever the app sends after the limit is hit (e.g. Starlette's 500 page for
     the exception raised in its `receive`, when the gate wraps the whole app) is
-    dropped: the 413 replaces it.
+    dropped: the 413 replaces it. A response started before the body was read
+    first reads the rest of the body (the same limit applies).
     """
     received = 0
     started = False
     exceeded = False
     body_done = False
 
-    async def limited_receive() -> Message:
+    def count(message: Message) -> None:
         nonlocal received, exceeded, body_done
+        if message["type"] != "http.request":
+            body_done = True  # the client is gone: nothing more will come
+            return
+        received += len(message.get("body", b""))
+        body_done = not message.get("more_body", False)
+        if received > limit:
+            exceeded = True
+
+    async def limited_receive() -> Message:
         message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                exceeded = True
-                body_done = not message.get("more_body", False)
-                raise _BodyTooLarge
+        count(message)
+        if exceeded:
+            raise _BodyTooLarge
         return message
 
     async def tracking_send(message: Message) -> None:
@@ -82,6 +89,13 @@ async def _read_limited(
         if exceeded:
             return
         if message["type"] == "http.response.start":
+            # A handler that answers without reading the body (a 405, a GET route): read
+            # the rest now, within the limit, or the server closes on a client still
+            # sending (a reset, not an answer) — and a body over the limit is a 413 still.
+            while not body_done and not exceeded:
+                count(await receive())
+            if exceeded:
+                return
             started = True
         await send(message)
 

@@ -113,10 +113,14 @@ async def serve(apps: Sequence[Served], log_level: str = "info") -> None:
     loop = asyncio.get_running_loop()
 
     def stop(sig: signal.Signals) -> None:
-        for server in servers:
+        for server, served in zip(servers, apps, strict=True):
             # A second Ctrl-C skips waiting for open connections; SIGTERM never does.
             if server.should_exit and sig == signal.SIGINT:
                 server.force_exit = True
+            if not server.should_exit:
+                state = getattr(served.app.state, "runtime", None)
+                if state is not None:
+                    state.drain()
             server.should_exit = True
 
     async def one(server: _Server, served: Served) -> bool:

@@ -63,10 +63,16 @@ class Service(Generic[S, C]):
     health: Callable[[C], Awaitable[Mapping[str, Any]]] | None = None
     #: Told of a request body the gate refused for its size (413) before any handler ran.
     body_refused: Callable[[C, Scope, str], None] | None = None
+    #: Told when the server starts shutting down, before it waits for open connections:
+    #: end long-lived responses (live tails) so a stop is not held for the grace period.
+    drain: Callable[[C], None] | None = None
     #: The web UI, if the service has one.
     ui: UI | None = None
     #: Variables the contract tests set besides the key (required ones, say).
     test_env: Mapping[str, str] = field(default_factory=dict)
+    #: False while a service is being built: declared and put through the contract,
+    #: not yet started by `make run` (a half-built service there would surprise).
+    in_stack: bool = True
 
     @property
     def variables(self) -> list[Var]:

@@ -250,3 +250,18 @@ def test_stored_entries_are_handed_on_with_their_ids(db: Database, tmp_path: Pat
     keys = ("id", "timestamp", "container", "stream", "level", "message")
     assert sorted(handed, key=lambda e: e["id"]) == [dict(zip(keys, r, strict=True)) for r in rows]
     assert len(rows) == 3
+
+
+def test_concurrent_polls_never_store_a_line_twice(db: Database, tmp_path: Path) -> None:
+    import threading
+
+    root = tmp_path / "containers"
+    log = DockerLog(root)
+    log.lines(*[f"line {i}" for i in range(2000)])
+    ing = ingestor(db, root, TAIL_BUFFER="10000000")  # the whole file at first sight
+    threads = [threading.Thread(target=poll, args=(ing, log)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert messages(db) == [f"line {i}" for i in range(2000)]

@@ -1,0 +1,165 @@
+"""The Log Viewer over HTTP: its API on the real app, the live tail on a real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from log_viewer import SERVICE
+from log_viewer.config import from_env
+from log_viewer.tail import MAX_TAILS
+from shared.app import runtime
+from tests.helpers import ServiceProcess, wait_until
+from tests.log_viewer.test_ingestion import DockerLog
+
+KEY = "log-key"
+AUTH = {"X-API-Key": KEY}
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "API_KEY": KEY,
+        "DATABASE_PATH": str(tmp_path / "logs.db"),
+        "LOG_SOURCES": str(tmp_path / "containers"),
+        "RATE_LIMIT": "0",
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[TestClient, DockerLog]]:
+    log = DockerLog(tmp_path / "containers")
+    with TestClient(SERVICE.app(from_env(env(tmp_path))), headers=AUTH) as client:
+        yield client, log
+
+
+def ingest(client: TestClient, log: DockerLog) -> None:
+    runtime(client.app).context.ingestor.poll(log.clock + 10, rescan=True)
+
+
+def test_the_api_answers_what_was_ingested(app: tuple[TestClient, DockerLog]) -> None:
+    client, log = app
+    log.lines("GET / 200", "payment failed <img src=x onerror=alert(1)>")
+    log.lines("ERROR db: connection refused", stream="stderr")
+    ingest(client, log)
+
+    body = client.get("/api/logs").json()
+    assert body["total"] == 3 and body["limit"] == 100
+    assert [e["message"] for e in body["logs"]][0] == "ERROR db: connection refused"
+    assert client.get("/api/logs", params={"q": "payment"}).json()["total"] == 1
+    assert client.get("/api/logs", params={"level": "error"}).json()["total"] == 1
+    r = client.get("/api/logs", params={"search": '"unclosed'})
+    assert r.status_code == 400 and "FTS5" in r.json()["detail"]
+    assert client.get("/api/logs", params={"since": "soon"}).status_code == 400
+
+    expected = {"containers": [{"name": "web", "log_count": 3}]}
+    assert client.get("/api/logs/containers").json() == expected
+    assert client.get("/api/containers").json() == expected  # where the earlier one served it
+    stats = client.get("/api/logs/stats").json()
+    assert stats == client.get("/api/stats").json()
+    assert stats["total_logs"] == 3 and stats["by_level"] == {"ERROR": 1, "INFO": 2}
+    histogram = client.get("/api/logs/histogram", params={"level": "ERROR"}).json()
+    assert sum(b["total"] for b in histogram["buckets"]) == 1
+
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["containers"] == 1
+    assert client.get("/api/logs", headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+def read_events(response: httpx.Response, into: list[tuple[str, str]], done: threading.Event):
+    event = ""
+    try:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                into.append((event, line[6:]))
+    except httpx.HTTPError:
+        pass
+    finally:
+        done.set()
+
+
+def test_live_tail_over_real_http(tmp_path: Path) -> None:
+    log = DockerLog(tmp_path / "containers")
+    log.lines("already there")
+    with ServiceProcess("log_viewer", env(tmp_path, POLL_INTERVAL="1")) as svc:
+        wait_until(
+            lambda: httpx.get(f"{svc.url}/api/logs", headers=AUTH).json()["total"] == 1,
+            timeout=10,
+            what="the first poll",
+        )
+        with httpx.Client(base_url=svc.url, headers=AUTH, timeout=30) as http:
+            events: list[tuple[str, str]] = []
+            done = threading.Event()
+            with http.stream("GET", "/api/logs/tail", params={"level": "ERROR"}) as tail:
+                assert tail.status_code == 200
+                assert tail.headers["content-type"].startswith("text/event-stream")
+                reader = threading.Thread(target=read_events, args=(tail, events, done))
+                reader.start()
+                wait_until(  # subscribed before the lines are written
+                    lambda: httpx.get(f"{svc.url}/health").json()["live_tails"] == 1,
+                    timeout=10,
+                    what="the tail subscribed",
+                )
+                written = time.monotonic()
+                log.clock = time.time()
+                log.lines("not an error")
+                log.lines("ERROR worker: job 7 failed", stream="stderr")
+                wait_until(
+                    lambda: any(e == "log" for e, _ in events), timeout=10, what="a log event"
+                )
+                print(f"log event {time.monotonic() - written:.2f} s after the write")
+                assert [d for e, d in events if e == "log"][0].count("job 7 failed") == 1
+                assert not any("not an error" in d for _, d in events)  # filtered out
+
+                # Five tails at most; the sixth is told so; closing one frees its slot at once.
+                others = [http.stream("GET", "/api/logs/tail") for _ in range(MAX_TAILS - 1)]
+                opened = [o.__enter__() for o in others]
+                assert all(o.status_code == 200 for o in opened)
+                sixth = http.get("/api/logs/tail")
+                assert sixth.status_code == 429 and "at most 5" in sixth.json()["detail"]
+                others[0].__exit__(None, None, None)
+                wait_until(
+                    lambda: httpx.get(f"{svc.url}/health").json()["live_tails"] == MAX_TAILS - 1,
+                    timeout=10,
+                    what="the closed tail's slot freed",
+                )
+                with http.stream("GET", "/api/logs/tail") as again:
+                    assert again.status_code == 200
+                for other in others[1:]:
+                    other.__exit__(None, None, None)
+
+
+def test_a_stop_ends_open_tails_with_a_close_event(tmp_path: Path) -> None:
+    """SIGTERM must not wait out the grace period for a browser tab left tailing."""
+    DockerLog(tmp_path / "containers")
+    svc = ServiceProcess("log_viewer", env(tmp_path)).start()
+    try:
+        with (
+            httpx.Client(base_url=svc.url, headers=AUTH, timeout=30) as http,
+            http.stream("GET", "/api/logs/tail") as tail,
+        ):
+            events: list[tuple[str, str]] = []
+            done = threading.Event()
+            reader = threading.Thread(target=read_events, args=(tail, events, done))
+            reader.start()
+            wait_until(
+                lambda: httpx.get(f"{svc.url}/health").json()["live_tails"] == 1,
+                timeout=10,
+                what="the tail subscribed",
+            )
+            stopper = threading.Thread(target=svc.stop)
+            stopper.start()
+            assert done.wait(10), "the stream did not end"
+            stopper.join()
+        assert events[-1][0] == "close" and "shutting down" in events[-1][1]
+        assert "timeout graceful shutdown exceeded" not in svc.log()
+    finally:
+        svc.stop()
