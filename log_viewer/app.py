@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from log_viewer import web_ui
 from log_viewer.config import LogSettings
 from log_viewer.database import MIGRATIONS
 from log_viewer.histogram import histogram
@@ -121,6 +122,7 @@ SERVICE: Service[LogSettings, LogViewer] = Service(
     workers=LogViewer.workers,
     health=LogViewer.health,
     drain=LogViewer.drain,
+    ui=web_ui.UI,
     # Not in `make run` until its web UI and sample logs land (#9).
     in_stack=False,
 )
