@@ -32,7 +32,7 @@ from metrics_collector.query import (
 )
 from metrics_collector.sketch import Sketch
 from metrics_collector.stats import SQL_SUM, VITALS, VITALS_PERCENTILE, rate
-from shared.timeutil import HOUR, hour_of, minute_of
+from shared.timeutil import HOUR, hour_of, minute_of, shift
 from shared.validate import query_duration, query_optional
 
 TOP = 10
@@ -310,8 +310,18 @@ def data_since(conn: sqlite3.Connection, scope: Scope) -> str | None:
             )
             params = (seg.tier, seg.start, seg.end, *args)
         found = conn.execute(sql + where, params).fetchone()[0]
-        if found is not None:
-            return minute_of(found) if seg.tier == "raw" else str(found)
+        if found is None:
+            continue
+        if seg.tier == "raw":
+            return minute_of(found)
+        if seg.tier == "hour":  # the minute within that hour, while minute rows exist
+            finer = conn.execute(
+                "SELECT min(bucket) FROM metrics_aggregated WHERE resolution = 'minute'"
+                f" AND bucket >= ? AND bucket < ?{where}",
+                (max(found, seg.start), shift(found, HOUR), *args),
+            ).fetchone()[0]
+            return str(finer or found)
+        return str(found)
     return None
 
 

@@ -9,7 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from starlette.testclient import TestClient
 
-from tests.metrics_collector.conftest import aggregate, count, iso, minutes_ago, point, post
+from tests.metrics_collector.conftest import (
+    MakeClient,
+    aggregate,
+    count,
+    iso,
+    minutes_ago,
+    point,
+    post,
+    this_hour,
+)
 
 
 def vital(short: str, value: float, page: str = "/home", minute: int = 3, **labels: str) -> dict:
@@ -292,3 +301,13 @@ def test_data_since_is_the_oldest_bucket_with_data(collector: TestClient) -> Non
         assert dash(collector, project="shop")["data_since"] == minutes_ago(0)
         assert dash(collector, period="5m")["data_since"] == minutes_ago(0)
         aggregate(collector)
+
+
+def test_data_since_in_a_complete_hour_is_still_its_minute(make_collector: MakeClient) -> None:
+    """A day's dashboard reads complete hours from the hour tier; the minute of the
+    oldest point still comes from the minute rows while they exist."""
+    collector = make_collector()
+    at = this_hour() - 2 * 3600 + 7 * 60 + 5
+    post(collector, [point("a", timestamp=iso(at))])
+    aggregate(collector)
+    assert dash(collector)["data_since"] == iso(at - 5)
