@@ -73,3 +73,48 @@ def test_the_index_follows_inserts_updates_and_deletes(tmp_path: Path) -> None:
     conn.execute("DELETE FROM log_entries WHERE id = 1")
     assert found("payment") == []
     conn.execute("INSERT INTO log_entries_fts(log_entries_fts) VALUES ('integrity-check')")
+
+
+def test_a_database_of_the_earlier_implementation_opens_and_stays_searchable(
+    tmp_path: Path,
+) -> None:
+    """Versions 1-4 with rows and FTS content, as the earlier implementation left them."""
+    from starlette.testclient import TestClient
+
+    from log_viewer import SERVICE
+    from log_viewer.config import from_env
+
+    path = tmp_path / "logs.db"
+    conn = database(path, 4)
+    conn.executemany(
+        "INSERT INTO log_entries (timestamp, container, stream, level, message, raw)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            ("2026-11-30T10:00:00", "web", "stdout", "INFO", "GET / 200", '{"log":"x"}'),
+            ("2026-11-30T10:00:01", "web", "stderr", "ERROR", "payment failed", None),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO cursors (container_id, file_path, position, inode, updated_at)"
+        " VALUES ('abc', '/var/lib/docker/containers/abc/abc-json.log', 512, 77,"
+        " '2026-11-30T10:00:01')"
+    )
+    conn.close()
+
+    env = {"API_KEY": "k", "DATABASE_PATH": str(path), "LOG_SOURCES": str(tmp_path / "none")}
+    with TestClient(SERVICE.app(from_env(env)), headers={"X-API-Key": "k"}) as client:
+        body = client.get("/api/logs").json()
+        assert body["total"] == 2
+        assert [e["message"] for e in body["logs"]] == ["payment failed", "GET / 200"]
+        assert client.get("/api/logs", params={"q": "payment"}).json()["total"] == 1
+        assert client.get("/api/stats").json()["by_level"] == {"ERROR": 1, "INFO": 1}
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone() == (
+        str(len(MIGRATIONS)),
+    )
+    assert check.execute("SELECT position, inode, pending FROM cursors").fetchone() == (
+        512,
+        77,
+        None,
+    )
+    check.close()

@@ -163,3 +163,46 @@ def test_a_stop_ends_open_tails_with_a_close_event(tmp_path: Path) -> None:
         assert "timeout graceful shutdown exceeded" not in svc.log()
     finally:
         svc.stop()
+
+
+def test_kill_9_during_ingestion_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """Lines written before, during and after a kill -9 are stored once each, in order."""
+    log = DockerLog(tmp_path / "containers")
+    total = 30_000
+    written = threading.Event()
+
+    def writer() -> None:
+        for start in range(0, total, 500):
+            log.lines(*[f"line {i}" for i in range(start, start + 500)])
+            time.sleep(0.05)  # spread over ~3 s, so the kill lands while lines arrive
+        written.set()
+
+    settings = env(tmp_path, POLL_INTERVAL="1", TAIL_BUFFER="100000000")
+
+    def stored() -> int:
+        r = httpx.get(f"{svc.url}/api/logs/stats", headers=AUTH, timeout=10)
+        return int(r.json()["total_logs"])
+
+    svc = ServiceProcess("log_viewer", settings).start()
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        wait_until(lambda: stored() > 2_000, timeout=30, what="some lines stored")
+        svc.kill9()  # mid-ingestion, no shutdown at all
+        print(f"killed with the writer {'done' if written.is_set() else 'still writing'}")
+    finally:
+        thread.join()
+    assert written.is_set()
+    with ServiceProcess("log_viewer", settings) as svc:
+        wait_until(lambda: stored() >= total, timeout=60, what="every line stored")
+        rows = [
+            e["message"]
+            for offset in range(0, total, 500)
+            for e in httpx.get(
+                f"{svc.url}/api/logs",
+                params={"limit": "500", "offset": str(offset)},
+                headers=AUTH,
+            ).json()["logs"]
+        ]
+        assert stored() == total
+    assert sorted(rows, key=lambda m: int(m.split()[1])) == [f"line {i}" for i in range(total)]
