@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -18,11 +19,12 @@ from log_viewer.database import MIGRATIONS
 from log_viewer.histogram import histogram
 from log_viewer.ingestion import Ingestor
 from log_viewer.listing import MAX_CONTAINER, list_logs, parse_filters, parse_page
+from log_viewer.sample import SampleLogs
 from log_viewer.stats import containers, stats
 from log_viewer.tail import TailHub, TooManyTails, stream
 from shared.app import Context, Worker
 from shared.responses import ApiError, JSONResponse
-from shared.service import Service
+from shared.service import Service, StackPart
 from shared.validate import query_optional
 
 
@@ -111,6 +113,16 @@ ROUTES = [
 ]
 
 
+def make_run(data_dir: Path) -> StackPart:
+    """`make run` has no Docker: it reads sample containers the stack keeps writing."""
+    root = data_dir / "sample-logs"
+    return StackPart(
+        env={"LOG_SOURCES": str(root)},
+        workers=[SampleLogs(root)],
+        note=f"reads sample logs written to {root} (set LOG_SOURCES for real ones)",
+    )
+
+
 SERVICE: Service[LogSettings, LogViewer] = Service(
     name="log_viewer",
     title="Log Viewer",
@@ -123,6 +135,5 @@ SERVICE: Service[LogSettings, LogViewer] = Service(
     health=LogViewer.health,
     drain=LogViewer.drain,
     ui=web_ui.UI,
-    # Not in `make run` until its web UI and sample logs land (#9).
-    in_stack=False,
+    stack_part=make_run,
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -459,12 +460,48 @@ def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> 
     return [png]
 
 
+def shoot_log_viewer(browser: Browser, out_dir: Path, work_dir: Path) -> list[Path]:
+    from log_viewer.sample import SampleLogs
+
+    root = work_dir / "sample-logs"
+    sample = SampleLogs(root, seed=20261202)
+    sample.start()  # its worker writes a few minutes of history at once, then a line a second
+    env = {
+        "API_KEY": API_KEY,
+        "DATABASE_PATH": str(work_dir / "logs.db"),
+        "LOG_SOURCES": str(root),
+        "POLL_INTERVAL": "1",
+    }
+    try:
+        with ServiceProcess("log_viewer", env) as service:
+            with httpx.Client(base_url=service.url, headers={"X-API-Key": API_KEY}) as client:
+                for _ in range(100):
+                    if client.get("/api/logs/stats").json()["total_logs"] > 100:
+                        break
+                    time.sleep(0.1)
+            page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
+            try:
+                page.goto(service.url + "/?range=15m")
+                page.fill("#api-key", API_KEY)
+                page.click("#key-form button[type=submit]")
+                page.wait_for_selector(".log-row")
+                page.wait_for_selector("#histogram .hist-seg")
+                png = out_dir / "log-viewer.png"
+                page.screenshot(path=str(png))
+            finally:
+                page.context.close()
+    finally:
+        sample.stop()
+    return [png]
+
+
 # ---- all services -----------------------------------------------------------------
 
 Shooter = Callable[[Browser, Path, Path], list[Path]]
 SHOOTERS: dict[str, Shooter] = {
     "error_tracker": shoot_error_tracker,
     "metrics_collector": shoot_metrics_collector,
+    "log_viewer": shoot_log_viewer,
 }
 
 

@@ -39,6 +39,18 @@ def _no_workers(context: Any) -> Sequence[Worker]:
     return ()
 
 
+@dataclass(frozen=True)
+class StackPart:
+    """What a service needs from `make run` besides its port, key and database:
+    settings (an environment variable set by the user wins), and workers the stack
+    process runs beside it (sample data), started before serving, stopped after."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    workers: Sequence[Worker] = ()
+    #: One line for the banner (where the sample data is, say).
+    note: str = ""
+
+
 @dataclass(frozen=True, eq=False)
 class Service(Generic[S, C]):
     """One service of the stack, as everything else sees it."""
@@ -73,6 +85,8 @@ class Service(Generic[S, C]):
     #: False while a service is being built: declared and put through the contract,
     #: not yet started by `make run` (a half-built service there would surprise).
     in_stack: bool = True
+    #: What `make run` adds for it, given the data directory (see StackPart).
+    stack_part: Callable[[Path], StackPart] | None = None
 
     @property
     def variables(self) -> list[Var]:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shared.app import Worker
 from shared.config import ConfigError
 from shared.server import Served, bind, configure_logging, run
 from shared.service import Service, discover
@@ -113,8 +114,17 @@ def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
         return 1
     keys = dev_keys(data_dir, services)
     planned = []
+    extras: list[Worker] = []
+    notes: list[str] = []
     for service in services:
         env = service_env(service, host=host, base_port=base_port, data_dir=data_dir, keys=keys)
+        if service.stack_part is not None:
+            part = service.stack_part(data_dir)
+            for name, value in part.env.items():
+                env.setdefault(name, value)  # what the user set wins
+            extras += part.workers
+            if part.note:
+                notes.append(f"  {service.title}: {part.note}")
         try:
             planned.append((service, service.load(env)))
         except ConfigError as exc:
@@ -142,7 +152,15 @@ def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
     configure_logging(level)
     print(banner(served, keys), flush=True)
     print(f"  data: {data_dir}   keys: {data_dir / KEYS_FILE}", flush=True)
-    return run([item for _, item in served], level)
+    for note in notes:
+        print(note, flush=True)
+    for worker in extras:
+        worker.start()
+    try:
+        return run([item for _, item in served], level)
+    finally:
+        for worker in extras:
+            worker.stop()
 
 
 if __name__ == "__main__":
