@@ -82,9 +82,6 @@ class Service(Generic[S, C]):
     ui: UI | None = None
     #: Variables the contract tests set besides the key (required ones, say).
     test_env: Mapping[str, str] = field(default_factory=dict)
-    #: False while a service is being built: declared and put through the contract,
-    #: not yet started by `make run` (a half-built service there would surprise).
-    in_stack: bool = True
     #: What `make run` adds for it, given the data directory (see StackPart).
     stack_part: Callable[[Path], StackPart] | None = None
 

@@ -104,7 +104,7 @@ def banner(served: Sequence[tuple[Service[Any, Any], Served]], keys: Mapping[str
 
 
 def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
-    services = [s for s in discover() if s.in_stack] if services is None else services
+    services = discover() if services is None else services
     host = os.environ.get("MONLIGHT_HOST", "127.0.0.1")
     data_dir = Path(os.environ.get("MONLIGHT_DATA_DIR", "./data")).resolve()
     try:
