@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -138,3 +140,64 @@ def run_published_client(client_dir: Path, code: str, timeout: float = 60.0) -> 
     if done.returncode != 0:
         raise AssertionError(f"client script failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+class StackProcess:
+    """`python -m shared.stack` — what `make run` starts — on free ports, in a temp data dir.
+
+    `url(service)` is a member's address; `log()` the stack's output. Stopped with
+    SIGTERM, which must exit 0.
+    """
+
+    def __init__(self, tmp_path: Path, key: str) -> None:
+        from shared.service import discover
+
+        self.base = free_base_port(1 + max(s.port_offset for s in discover(ROOT)))
+        self.log_path = tmp_path / "stack.log"
+        self.env = {
+            **os.environ,
+            "MONLIGHT_BASE_PORT": str(self.base),
+            "MONLIGHT_DATA_DIR": str(tmp_path / "data"),
+            "MONLIGHT_API_KEY": key,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, service: Any) -> str:
+        return f"http://127.0.0.1:{self.base + service.port_offset}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> StackProcess:
+        with self.log_path.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "shared.stack"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+            )
+        return self
+
+    def running(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log()
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=30) == 0, self.log()
+
+
+def free_base_port(count: int) -> int:
+    """A base port with `count` free ports from it (the stack binds base + offset)."""
+    for _ in range(50):
+        base = random.randrange(20_000, 60_000)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")

@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
 
 from log_viewer.config import from_env
@@ -18,37 +16,9 @@ from log_viewer.database import MIGRATIONS
 from log_viewer.ingestion import Ingestor, canonical_time, trim
 from log_viewer.tailing import rotated
 from shared.db import Database
+from tests.log_viewer.dockerlog import DockerLog
 
-CID = "f" * 64
 LATER = 10.0  # seconds after the last line: every open entry is quiet by then
-
-
-class DockerLog:
-    """One container's directory, written the way Docker's json-file driver writes it."""
-
-    def __init__(self, root: Path, cid: str = CID, name: str = "web") -> None:
-        self.dir = root / cid
-        self.dir.mkdir(parents=True)
-        (self.dir / "config.v2.json").write_bytes(orjson.dumps({"Name": f"/{name}"}))
-        self.path = self.dir / f"{cid}-json.log"
-        self.path.touch()
-        self.clock = time.time() - 60
-
-    def record(self, log: str, stream: str = "stdout") -> bytes:
-        self.clock += 0.001
-        stamp = datetime.fromtimestamp(self.clock, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-        return orjson.dumps({"log": log, "stream": stream, "time": stamp + "123Z"}) + b"\n"
-
-    def write(self, data: bytes) -> None:
-        with self.path.open("ab") as f:
-            f.write(data)
-
-    def lines(self, *texts: str, stream: str = "stdout") -> None:
-        self.write(b"".join(self.record(t + "\n", stream) for t in texts))
-
-    def long_line(self, text: str) -> None:
-        pieces = [text[i : i + 16384] for i in range(0, len(text), 16384)]
-        self.write(b"".join(self.record(p) for p in pieces[:-1]) + self.record(pieces[-1] + "\n"))
 
 
 @pytest.fixture

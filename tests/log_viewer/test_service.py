@@ -15,8 +15,8 @@ from log_viewer import SERVICE
 from log_viewer.config import from_env
 from log_viewer.tail import MAX_TAILS
 from shared.app import runtime
-from tests.helpers import ServiceProcess, wait_until
-from tests.log_viewer.test_ingestion import DockerLog
+from tests.helpers import ServiceProcess, StackProcess, wait_until
+from tests.log_viewer.dockerlog import DockerLog
 
 KEY = "log-key"
 AUTH = {"X-API-Key": KEY}
@@ -211,46 +211,21 @@ def test_kill_9_during_ingestion_loses_and_repeats_nothing(tmp_path: Path) -> No
 def test_make_run_serves_it_with_sample_logs_that_keep_coming(tmp_path: Path) -> None:
     """`python -m shared.stack` (what `make run` starts): the log viewer on base + 1
     reads the sample containers the stack writes, and new lines keep arriving."""
-    import os
-    import subprocess
-    import sys
+    with StackProcess(tmp_path, KEY) as stack:
+        url = stack.url(SERVICE)
 
-    from tests.helpers import ROOT
-    from tests.metrics_collector.test_client_load import free_base_port
+        def total() -> int:
+            stack.running()
+            try:
+                r = httpx.get(f"{url}/api/logs/stats", headers=AUTH, timeout=2)
+            except httpx.HTTPError:
+                return -1
+            return int(r.json()["total_logs"]) if r.status_code == 200 else -1
 
-    base = free_base_port(4)
-    out = tmp_path / "stack.log"
-    with out.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.stack"],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "MONLIGHT_BASE_PORT": str(base),
-                "MONLIGHT_DATA_DIR": str(tmp_path / "data"),
-                "MONLIGHT_API_KEY": KEY,
-            },
-            stdout=sink,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{base + SERVICE.port_offset}"
-
-    def total() -> int:
-        assert proc.poll() is None, out.read_text()
-        try:
-            r = httpx.get(f"{url}/api/logs/stats", headers=AUTH, timeout=2)
-        except httpx.HTTPError:
-            return -1
-        return int(r.json()["total_logs"]) if r.status_code == 200 else -1
-
-    try:
         wait_until(lambda: total() > 50, timeout=30, what="sample history ingested")
         first = total()
         wait_until(lambda: total() > first, timeout=15, what="new sample lines")
         names = httpx.get(f"{url}/api/logs/containers", headers=AUTH).json()["containers"]
         assert {c["name"] for c in names} == {"shop-web", "shop-worker"}
         assert httpx.get(f"{url}/").status_code == 200  # the UI
-        assert "Log Viewer" in out.read_text() and "sample logs" in out.read_text()
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
+        assert "Log Viewer" in stack.log() and "sample logs" in stack.log()

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers import ServiceProcess, wait_until
-from tests.log_viewer.test_ingestion import DockerLog
+from tests.log_viewer.dockerlog import DockerLog
 
 if TYPE_CHECKING:
     from tests.browser import PageEvents

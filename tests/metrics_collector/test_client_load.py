@@ -27,8 +27,7 @@ import httpx
 import pytest
 
 from metrics_collector import SERVICE as COLLECTOR
-from shared.service import discover
-from tests.helpers import ROOT, run_published_client, wait_until
+from tests.helpers import StackProcess, run_published_client, wait_until
 
 KEY = "load-test-key"
 RATE = 300
@@ -82,50 +81,21 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 """
 
 
-def free_base_port(count: int) -> int:
-    """A base port with `count` free ports from it (the stack binds base + offset)."""
-    for _ in range(50):
-        base = random.randrange(20_000, 60_000)
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`make run`'s stack (python -m shared.stack) on free ports: (collector URL, its log)."""
-    base = free_base_port(1 + max(s.port_offset for s in discover(ROOT)))
-    log = tmp_path / "stack.log"
-    env = {
-        **os.environ,
-        "MONLIGHT_BASE_PORT": str(base),
-        "MONLIGHT_DATA_DIR": str(tmp_path / "data"),
-        "MONLIGHT_API_KEY": KEY,
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.stack"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{base + COLLECTOR.port_offset}"
+    """`make run`'s stack on free ports: (collector URL, its log)."""
+    with StackProcess(tmp_path, KEY) as running:
+        url = running.url(COLLECTOR)
 
-    def healthy() -> bool:
-        assert proc.poll() is None, log.read_text()
-        try:
-            return httpx.get(url + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        def healthy() -> bool:
+            running.running()
+            try:
+                return httpx.get(url + "/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
 
-    try:
         wait_until(healthy, timeout=30, what="the stack's collector")
-        yield url, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        yield url, running.log_path
 
 
 def app_port() -> int:
