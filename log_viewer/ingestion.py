@@ -9,8 +9,10 @@ exactly where the last commit left it: no line lost, none stored twice.
 
 An open entry (a traceback may still be growing) is stored once its
 stream has been quiet for QUIET seconds by Docker's own timestamps, or
-when its file ends (rotation, truncation): a line appended now is stored at
-the next poll, and a traceback written in one burst stays one entry.
+when its file ends (rotation, truncation): a traceback written in one burst
+stays one entry. A poll that leaves an entry open for that reason asks for
+another pass QUIET seconds later, so a line is stored (and tailed) within
+POLL_INTERVAL + QUIET of being written, not two intervals.
 
 The oldest entries beyond MAX_ENTRIES are trimmed after each poll, by id
 (rows are only ever removed from the bottom, so max(id) − min(id) + 1 is
@@ -46,7 +48,7 @@ log = logging.getLogger("monlight.log_viewer.ingestion")
 
 _DOCKER_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?Z")
 #: Seconds a stream must have been quiet before its open entry is stored.
-QUIET = 0.5
+QUIET = 0.25
 #: Seconds between re-scans of LOG_SOURCES for new containers.
 RESCAN = 30.0
 #: Rows deleted per trim statement (each fires the FTS delete trigger).
@@ -212,6 +214,7 @@ class Ingestor:
         self._scanned = -RESCAN
         self._problem: str | None = None
         self._lock = threading.Lock()  # one pass at a time: two would read the same bytes
+        self._timer: threading.Timer | None = None
         self.worker = PeriodicWorker(
             "ingestion", self._tick, float(settings.poll_interval), run_at_start=True
         )
@@ -254,7 +257,16 @@ class Ingestor:
             report.containers += 1
         while (trimmed := self.db.write_sync(lambda c: trim(c, self.settings.max_entries))) > 0:
             report.trimmed += trimmed
+        if any(source.entries.open for source in self.sources.values()):
+            self._soon()
         return report
+
+    def _soon(self) -> None:
+        """One more pass once the open entries' streams can count as quiet."""
+        if self._timer is None or not self._timer.is_alive():
+            self._timer = threading.Timer(QUIET + 0.05, self.worker.trigger)
+            self._timer.daemon = True
+            self._timer.start()
 
     def _read(self, source: Source, now: float) -> int:
         """Everything new in one container's file, stored read by read."""
