@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from shared.timeutil import format_iso  # noqa: E402
 from tests.browser import DESKTOP, launch_chromium, open_page  # noqa: E402
@@ -292,15 +292,20 @@ def seed_tracker(url: str, db_path: Path) -> dict[str, int]:
     return ids
 
 
+def sign_in(page: Page, url: str) -> None:
+    """Open a UI page and give it the key, as a person does at the prompt."""
+    page.goto(url)
+    page.fill("#api-key", API_KEY)
+    page.click("#key-form button[type=submit]")
+
+
 def shoot_error_tracker(browser: Browser, out_dir: Path, work_dir: Path) -> list[Path]:
     env = tracker_env(work_dir)
     with ServiceProcess("error_tracker", env) as service:
         ids = seed_tracker(service.url, Path(env["DATABASE_PATH"]))
         page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 560})
         try:
-            page.goto(service.url + "/")
-            page.fill("#api-key", API_KEY)
-            page.click("#key-form button[type=submit]")
+            sign_in(page, service.url + "/")
             page.wait_for_selector(".error-row")
             page.mouse.move(1, 1)  # no hover highlight in the picture
             list_png = out_dir / "error-tracker-list.png"
@@ -446,9 +451,7 @@ def shoot_metrics_collector(browser: Browser, out_dir: Path, work_dir: Path) -> 
                 client.post("/api/metrics", json=points[i : i + 1000]).raise_for_status()
         page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
         try:
-            page.goto(service.url + "/?metric=http_request_duration_seconds&period=6h")
-            page.fill("#api-key", API_KEY)
-            page.click("#key-form button[type=submit]")
+            sign_in(page, service.url + "/?metric=http_request_duration_seconds&period=6h")
             page.wait_for_selector("#pct-chart canvas")
             page.wait_for_selector("#vitals-pages .page-row")
             page.wait_for_selector("#breakdown-table .breakdown-row")
@@ -481,9 +484,7 @@ def shoot_log_viewer(browser: Browser, out_dir: Path, work_dir: Path) -> list[Pa
                     time.sleep(0.1)
             page = open_page(browser, viewport={"width": DESKTOP["width"], "height": 900})
             try:
-                page.goto(service.url + "/?range=15m")
-                page.fill("#api-key", API_KEY)
-                page.click("#key-form button[type=submit]")
+                sign_in(page, service.url + "/?range=15m")
                 page.wait_for_selector(".log-row")
                 page.wait_for_selector("#histogram .hist-seg")
                 png = out_dir / "log-viewer.png"

@@ -160,36 +160,9 @@ def test_rows_from_before_sketches_are_marked_approximate(tmp_path: Path) -> Non
     )
     for labels, values in (('{"r":"/a"}', (1.0, 2.0)), ('{"r":"/b"}', (10.0, 30.0))):
         n, total = len(values), sum(values)
-        conn.execute(
-            agg,
-            (
-                old,
-                labels,
-                n,
-                total,
-                min(values),
-                max(values),
-                total / n,
-                *values[:1],
-                values[-1],
-                values[-1],
-            ),
-        )
-        conn.execute(
-            agg,
-            (
-                recent,
-                labels,
-                n,
-                total,
-                min(values),
-                max(values),
-                total / n,
-                *values[:1],
-                values[-1],
-                values[-1],
-            ),
-        )
+        low, high = min(values), max(values)
+        for bucket in (old, recent):  # p50 is the low value, p95 and p99 the high one
+            conn.execute(agg, (bucket, labels, n, total, low, high, total / n, low, high, high))
     raw = (
         "INSERT INTO metrics_raw (timestamp, name, labels, value, type) VALUES (?, 'lat', ?, ?,"
         " 'histogram')"
