@@ -10,6 +10,7 @@ containers. Seeded, so every run ingests the same bytes.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import orjson
@@ -48,8 +49,8 @@ def write_docker_logs(
                 ]
                 stream = "stdout"
             second += rnd.random() < 0.01
-            minute, sec = (second // 60) % 60, second % 60
-            stamp = f"2025-12-02T10:{minute:02d}:{sec:02d}.{rnd.randrange(10**9):09d}Z"
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            stamp += f".{rnd.randrange(10**9):09d}Z"
             data = b"".join(
                 orjson.dumps({"log": t + "\n", "stream": stream, "time": stamp}) + b"\n"
                 for t in texts
@@ -62,3 +63,11 @@ def write_docker_logs(
         for f in files:
             f.close()
     return {"lines": written, "entries": entries, "bytes": size}
+
+
+def docker_record(text: str, stream: str = "stdout") -> bytes:
+    """One line as Docker's json-file driver writes it now (L3 appends these)."""
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    stamp += f".{int(now % 1 * 1e9):09d}Z"
+    return orjson.dumps({"log": text + "\n", "stream": stream, "time": stamp}) + b"\n"

@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -135,8 +136,10 @@ def load_source(conn: sqlite3.Connection, container: Container) -> Source:
     )
 
 
-_INSERT = (
-    "INSERT INTO log_entries (timestamp, container, stream, level, message) VALUES (?, ?, ?, ?, ?)"
+_INSERT_JSON = (
+    "INSERT INTO log_entries (timestamp, container, stream, level, message)"
+    " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4"
+    " FROM json_each(?) ORDER BY key"
 )
 _CURSOR = (
     "INSERT INTO cursors (container_id, file_path, position, inode, updated_at, pending)"
@@ -146,30 +149,44 @@ _CURSOR = (
 )
 
 
-def store(
-    conn: sqlite3.Connection,
-    container: Container,
-    entries: list[Entry],
-    cursor: Position,
-    pending: str,
-) -> list[dict[str, Any]]:
-    """The write job: the entries and the cursor (with its unfinished state), together.
+Row = tuple[str, str, str, str, str]  # timestamp, container, stream, level, message
 
-    Returns the stored entries as the API shows them (the live tail sends them on):
-    one writer and AUTOINCREMENT make a batch's ids the run ending at last_insert_rowid.
-    """
-    rows = [
+
+def rows_of(container: Container, entries: list[Entry]) -> list[Row]:
+    """Entries as table rows, in time order (done on the reading thread, not the writer's)."""
+    return [
         (canonical_time(e.time), container.name, e.stream, e.level, e.message)
         for e in sorted(entries, key=lambda e: e.time)
     ]
-    conn.executemany(_INSERT, rows)
-    last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+
+
+def store(
+    conn: sqlite3.Connection,
+    container: Container,
+    rows: list[Row],
+    cursor: Position,
+    pending: str,
+    packed_rows: str | None = None,
+) -> int:
+    """The write job: the rows and the cursor (with its unfinished state), together.
+
+    Returns the first row's id: one writer and AUTOINCREMENT make a batch's
+    ids the run ending at last_insert_rowid. `packed_rows`, when given, is
+    `packed(rows)` made beforehand off the writer's thread.
+    """
+    if rows:
+        insert_rows(conn, packed_rows if packed_rows is not None else rows)
+    last: int = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     conn.execute(
         _CURSOR,
         (container.id, str(container.log_path), cursor.offset, cursor.inode, now, pending),
     )
-    first = last - len(rows) + 1
+    return last - len(rows) + 1
+
+
+def as_entries(rows: list[Row], first: int) -> list[dict[str, Any]]:
+    """Stored rows as the API shows them (the live tail sends them on)."""
     return [
         {
             "id": first + i,
@@ -181,6 +198,25 @@ def store(
         }
         for i, (ts, name, stream, level, message) in enumerate(rows)
     ]
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[Row] | str) -> None:
+    """All the rows in one INSERT statement: a JSON array of rows (see `packed`).
+
+    FTS5 writes its pending index data out as a new segment at the end of
+    every statement that touched it, so one statement per row (executemany)
+    made a segment per row, and merging them cost 4× the insert itself. And
+    one statement is one GIL-free `sqlite3_step`: the reading thread parses
+    the next batch meanwhile instead of trading the GIL with the writer
+    after every statement.
+    """
+    data = packed(rows) if isinstance(rows, list) else rows
+    conn.execute(_INSERT_JSON, (data,))
+
+
+def packed(rows: list[Row]) -> str:
+    """Rows as the JSON array `insert_rows` takes (built on the reading thread)."""
+    return orjson.dumps(rows).decode()
 
 
 def trim(conn: sqlite3.Connection, keep: int) -> int:
@@ -269,41 +305,65 @@ class Ingestor:
             self._timer.start()
 
     def _read(self, source: Source, now: float) -> int:
-        """Everything new in one container's file, stored read by read."""
+        """Everything new in one container's file, stored read by read.
+
+        The next read is parsed while the writer commits the previous one
+        (SQLite releases the GIL), and submitted only once that one has
+        committed: a failed write never has a later one committed after it.
+        If anything fails, the in-memory state is dropped and the next poll
+        resumes from what the database holds.
+        """
         stored = 0
-        while True:
-            segments = read_new(source.container.log_path, source.cursor, self.settings.tail_buffer)
-            done: list[Entry] = []
-            cursor = source.cursor
-            for segment in segments:
-                if segment.fresh and cursor is not None and segment.inode != cursor.inode:
-                    done += source.entries.flush()  # the old file ended: nothing continues it
-                    source.reader.reset()
-                elif segment.fresh:
-                    source.reader.reset()
-                lines, used = source.reader.feed(segment.data, segment.offset)
-                for line in lines:
-                    done += source.entries.feed(line)
-                    source.last_seen[line.stream] = line.time
-                cursor = Position(segment.inode, used)
-            done += self._quiet(source, now)
-            if cursor is None or (cursor == source.cursor and not done):
-                return stored
-            stored_now = self.db.write_sync(
-                partial(
+        inflight: tuple[Future[int], list[Row]] | None = None
+        try:
+            while True:
+                segments = read_new(
+                    source.container.log_path, source.cursor, self.settings.tail_buffer
+                )
+                done: list[Entry] = []
+                cursor = source.cursor
+                for segment in segments:
+                    if segment.fresh and cursor is not None and segment.inode != cursor.inode:
+                        done += source.entries.flush()  # the old file ended: nothing continues it
+                        source.reader.reset()
+                    elif segment.fresh:
+                        source.reader.reset()
+                    lines, used = source.reader.feed(segment.data, segment.offset)
+                    for line in lines:
+                        done += source.entries.feed(line)
+                        source.last_seen[line.stream] = line.time
+                    cursor = Position(segment.inode, used)
+                done += self._quiet(source, now)
+                if inflight is not None:
+                    stored += self._settle(inflight)
+                    inflight = None
+                if cursor is None or (cursor == source.cursor and not done):
+                    return stored
+                rows = rows_of(source.container, done)
+                job = partial(
                     store,
                     container=source.container,
-                    entries=done,
+                    rows=rows,
                     cursor=cursor,
                     pending=source.pending(),
+                    packed_rows=packed(rows),
                 )
-            )
-            source.cursor = cursor
-            stored += len(done)
-            if stored_now and self.on_stored is not None:
-                self.on_stored(stored_now)
-            if not any(s.data for s in segments):
-                return stored
+                inflight = (self.db.write_soon(job), rows)
+                source.cursor = cursor
+                if not any(s.data for s in segments):
+                    break
+            return stored + self._settle(inflight)
+        except BaseException:
+            self.sources.pop(source.container.id, None)  # reload from the last commit
+            raise
+
+    def _settle(self, inflight: tuple[Future[int], list[Row]]) -> int:
+        """Wait for a store job's commit and pass its rows on; the entries stored."""
+        future, rows = inflight
+        first = future.result()
+        if rows and self.on_stored is not None:
+            self.on_stored(as_entries(rows, first))
+        return len(rows)
 
     def _quiet(self, source: Source, now: float) -> list[Entry]:
         """Open entries whose stream has said nothing for QUIET seconds, completed."""

@@ -132,15 +132,41 @@ def fts_errors(fn: Callable[[], T]) -> T:
         ) from None
 
 
+#: Above this many search hits, the newest page is found by walking the time
+#: index down (checking each row against the hits) rather than by sorting all hits.
+SORT_HITS = 4_000
+
+
 def list_logs(conn: sqlite3.Connection, filters: Filters, page: Page) -> dict[str, Any]:
-    """The read job of GET /api/logs."""
+    """The read job of GET /api/logs.
+
+    A search is counted in the FTS index alone (1-2 ms for 40k hits at 1M
+    entries, where counting through the table took 35) unless other
+    filters need the rows. Its page is chosen by that count: few hits are
+    sorted by time (cheap), many are met walking idx_timestamp from the
+    newest (sorting 43k hits took 55 ms, the walk 5).
+    """
     where, args = filters.where()
 
     def run() -> dict[str, Any]:
-        total = conn.execute(f"SELECT count(*) FROM log_entries e{where}", args).fetchone()[0]
+        source = "log_entries e"
+        if filters.search is not None:
+            hits = conn.execute(
+                "SELECT count(*) FROM log_entries_fts WHERE log_entries_fts MATCH ?",
+                (filters.search,),
+            ).fetchone()[0]
+            if filters == Filters(search=filters.search):
+                total = hits
+            else:
+                total = conn.execute(f"SELECT count(*) FROM {source}{where}", args).fetchone()[0]
+            if filters.container is None and filters.level is None:
+                index = "idx_timestamp" if hits > SORT_HITS else None
+                source += f" INDEXED BY {index}" if index else " NOT INDEXED"
+        else:
+            total = conn.execute(f"SELECT count(*) FROM {source}{where}", args).fetchone()[0]
         rows = conn.execute(
             "SELECT e.id, e.timestamp, e.container, e.stream, e.level, e.message"
-            f" FROM log_entries e{where} ORDER BY e.timestamp DESC, e.id DESC LIMIT ? OFFSET ?",
+            f" FROM {source}{where} ORDER BY e.timestamp DESC, e.id DESC LIMIT ? OFFSET ?",
             (*args, page.limit, page.offset),
         ).fetchall()
         return {

@@ -349,6 +349,14 @@ class Writer:
 
     def submit_sync(self, fn: Job[T], timeout: float | None = None) -> T:
         """The same for background threads: blocks until committed."""
+        return self.submit_thread(fn).result(timeout)
+
+    def submit_thread(self, fn: Job[T]) -> concurrent.futures.Future[T]:
+        """Queue a job from a background thread; the future resolves after COMMIT.
+
+        For a thread that prepares its next batch while the writer commits
+        this one (jobs commit in the order submitted). Waits only for room.
+        """
         if not self._accepting or not self._thread.is_alive():
             raise self._refusal()
         if threading.get_ident() == self._thread.ident:
@@ -366,7 +374,7 @@ class Writer:
         self._queue.put([_Pending(fn, None, future)])
         if self._done:  # see _flush_tick
             self._fail_leftovers()
-        return future.result(timeout)
+        return future
 
     def close(self) -> None:
         """Commit everything queued so far, then stop the thread.
@@ -815,6 +823,11 @@ class Database:
         """`write` for background threads: blocks until committed. Not on the event loop."""
         _not_on_event_loop("write_sync")
         return self.writer.submit_sync(fn, timeout)
+
+    def write_soon(self, fn: Job[T]) -> concurrent.futures.Future[T]:
+        """`write` for a background thread that goes on working while the job commits."""
+        _not_on_event_loop("write_soon")
+        return self.writer.submit_thread(fn)
 
     def read_sync(self, fn: Job[T]) -> T:
         """`read` for background threads, on the same pool. Not on the event loop."""

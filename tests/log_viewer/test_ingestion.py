@@ -5,16 +5,21 @@ lines, tracebacks, malformed records) and across a restart in the middle."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from starlette.datastructures import QueryParams
 
+from log_viewer import ingestion
 from log_viewer.config import from_env
 from log_viewer.database import MIGRATIONS
 from log_viewer.ingestion import Ingestor, canonical_time, trim
-from log_viewer.tailing import rotated
+from log_viewer.listing import list_logs, parse_filters, parse_page
+from log_viewer.tailing import read_new, rotated
 from shared.db import Database
 from tests.log_viewer.dockerlog import DockerLog
 
@@ -235,3 +240,70 @@ def test_concurrent_polls_never_store_a_line_twice(db: Database, tmp_path: Path)
     for t in threads:
         t.join()
     assert messages(db) == [f"line {i}" for i in range(2000)]
+
+
+def test_a_failed_write_loses_and_repeats_nothing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads are parsed while the previous one commits; when a commit fails, the
+    reads parsed after it are dropped and the next poll resumes from the database."""
+    root = tmp_path / "containers"
+    log = DockerLog(root)
+    texts = [f"line {i:03}" for i in range(60)]
+    log.lines(*texts)
+    monkeypatch.setattr(
+        ingestion, "read_new", lambda path, cursor, tail: read_new(path, cursor, tail, 400)
+    )
+    submitted = 0
+    write_soon = db.write_soon
+
+    def failing_third(job: Callable[[sqlite3.Connection], int]) -> Future[int]:
+        nonlocal submitted
+        submitted += 1
+        if submitted != 3:
+            return write_soon(job)
+
+        def fail(conn: sqlite3.Connection) -> int:
+            job(conn)  # the rows go in, then the transaction fails
+            raise sqlite3.OperationalError("disk I/O error")
+
+        return write_soon(fail)
+
+    monkeypatch.setattr(db, "write_soon", failing_third)
+    ing = ingestor(db, root)
+    with pytest.raises(sqlite3.OperationalError):
+        poll(ing, log)
+    assert 0 < len(messages(db)) < len(texts)
+    assert messages(db) == texts[: len(messages(db))]
+
+    monkeypatch.setattr(db, "write_soon", write_soon)
+    poll(ing, log)
+    assert messages(db) == texts
+
+
+def test_search_stays_consistent_through_trimming(db: Database, tmp_path: Path) -> None:
+    """Poll after poll past MAX_ENTRIES: every search answers exactly the rows that are left."""
+    root = tmp_path / "containers"
+    log = DockerLog(root)
+    ing = ingestor(db, root, MAX_ENTRIES="40")
+    for round_ in range(6):
+        log.lines(*[f"order {round_}-{i} {'paid' if i % 3 else 'refused'}" for i in range(25)])
+        poll(ing, log)
+        kept = messages(db)
+        assert len(kept) == min(40, 25 * (round_ + 1))
+        for search, wanted in [
+            ("paid", [m for m in kept if m.endswith("paid")]),
+            ("refused", [m for m in kept if m.endswith("refused")]),
+            ("order NOT refused", [m for m in kept if m.endswith("paid")]),
+            ('"order 0"', [m for m in kept if m.startswith("order 0-")]),
+        ]:
+            q = QueryParams({"search": search, "limit": "500"})
+            body = db.read_sync(lambda c, q=q: list_logs(c, parse_filters(q), parse_page(q)))
+            assert body["total"] == len(wanted)
+            assert [e["message"] for e in body["logs"]] == wanted[::-1]
+    # The index holds exactly the table's rows (FTS5's own check against the content).
+    db.write_sync(
+        lambda c: c.execute(
+            "INSERT INTO log_entries_fts(log_entries_fts, rank) VALUES ('integrity-check', 1)"
+        )
+    )

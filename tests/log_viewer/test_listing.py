@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.datastructures import QueryParams
 
+from log_viewer import listing
 from log_viewer.database import MIGRATIONS
 from log_viewer.histogram import bucket_size, histogram
 from log_viewer.listing import list_logs, parse_filters, parse_page
@@ -75,8 +76,20 @@ def test_newest_first_with_totals_and_pages(db: Database) -> None:
         ({"container": "nope"}, []),
     ],
 )
-def test_filters_and_search(db: Database, params: dict[str, str], expected: list[int]) -> None:
+@pytest.mark.parametrize("sort_hits", [4_000, 0], ids=["hits-sorted", "time-index-walked"])
+def test_filters_and_search(
+    db: Database,
+    params: dict[str, str],
+    expected: list[int],
+    sort_hits: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both ways of finding a search's newest page give the same answer and total."""
+    monkeypatch.setattr(listing, "SORT_HITS", sort_hits)
+    body = logs(db, **params, limit="2")
+    assert body["total"] == len(expected)
     assert messages(db, **params) == [ROWS[i][4] for i in expected]
+    assert messages(db, **params, limit="2", offset="1") == [ROWS[i][4] for i in expected[1:3]]
 
 
 @pytest.mark.parametrize("search", ['"unclosed', "AND", "*", "NEAR(", "col:x", "a OR", "'"])
