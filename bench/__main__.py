@@ -15,7 +15,14 @@ from bench.report import section, write_docs
 from bench.service import ROOT, load_average, machine_facts
 
 #: Modules that register benchmarks, in table order. L1-L3 and R1 join here.
-SUITES = ("bench.reference", "bench.errors", "bench.metrics", "bench.logs", "bench.memory")
+SUITES = (
+    "bench.reference",
+    "bench.errors",
+    "bench.metrics",
+    "bench.logs",
+    "bench.relay",
+    "bench.memory",
+)
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 

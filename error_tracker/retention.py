@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 from shared.db import Database
-from shared.timeutil import format_iso
+from shared.timeutil import cutoff_for
 from shared.workers import PeriodicWorker
 
 log = logging.getLogger("monlight.error_tracker.retention")
@@ -38,14 +37,6 @@ def purge_all(db: Database, cutoff: str, stop: Callable[[], bool] = lambda: Fals
         total += deleted
         if deleted < CHUNK or stop():
             return total
-
-
-def cutoff_for(days: int, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    try:
-        return format_iso(now - timedelta(days=days))
-    except OverflowError:  # a retention longer than the calendar: nothing is that old
-        return format_iso(datetime.min)
 
 
 def retention_worker(db: Database, days: int, interval: float = DAY) -> PeriodicWorker:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -24,7 +23,7 @@ from log_viewer.stats import containers, stats
 from log_viewer.tail import TailHub, TooManyTails, stream
 from shared.app import Context, Worker
 from shared.responses import ApiError, JSONResponse
-from shared.service import Service, StackPart
+from shared.service import Service, StackPart, StackPlan
 from shared.validate import query_optional
 
 
@@ -113,9 +112,9 @@ ROUTES = [
 ]
 
 
-def make_run(data_dir: Path) -> StackPart:
+def make_run(plan: StackPlan) -> StackPart:
     """`make run` has no Docker: it reads sample containers the stack keeps writing."""
-    root = data_dir / "sample-logs"
+    root = plan.data_dir / "sample-logs"
     return StackPart(
         env={"LOG_SOURCES": str(root)},
         workers=[SampleLogs(root)],

@@ -168,13 +168,20 @@ def create_app(service: Service[S, Any], settings: S) -> Starlette:
             settings.database_path, service.migrations, synchronous=settings.sqlite_synchronous
         )
         try:
-            state.context = service.context(settings, db)
-            for worker in service.workers(state.context):
+            context = state.context = service.context(settings, db)
+            if service.startup is not None:
+                await service.startup(context)
+            for worker in service.workers(context):
                 worker.start()
                 state.workers.append(worker)
             yield
         finally:
             await _stop_workers(state)
+            if state.context is not None and service.shutdown is not None:
+                try:
+                    await service.shutdown(state.context)
+                except Exception:  # noqa: BLE001 - the database must still close
+                    log.exception("%s: shutdown hook failed", service.name)
             state.context = None
             await db.aclose()
 
@@ -185,17 +192,21 @@ def create_app(service: Service[S, Any], settings: S) -> Starlette:
     routes = [health_route(state), *service.routes]
     if service.ui is not None:
         routes += service.ui.routes()
+    outer = list(service.middleware(settings)) if service.middleware is not None else []
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(StartupErrorLine),
+            *outer,
             Middleware(
                 Gate,
                 max_body=settings.max_body_size,
+                body_limits=service.body_limits,
                 rate_limit=settings.rate_limit,
                 key_rate_limit=settings.key_rate_limit,
                 api_key=settings.api_key or None,
                 trusted_proxies=settings.trusted_proxies,
+                applies=service.keyed_paths,
                 on_too_large=too_large,
             ),
         ],

@@ -132,13 +132,11 @@ def parse_synchronous(raw: str) -> str:
 # (its database file, its rate and body limits) without restating the rest.
 
 
-def api_key_setting(name: str = "API_KEY") -> Any:
-    return setting(
-        name,
-        parse_non_empty,
-        help="Key every `/api/*` request must send as `X-API-Key` (or `?api_key=`).",
-        secret=True,
-    )
+def api_key_setting(
+    name: str = "API_KEY",
+    help: str = "Key every `/api/*` request must send as `X-API-Key` (or `?api_key=`).",
+) -> Any:
+    return setting(name, parse_non_empty, help=help, secret=True)
 
 
 def database_path_setting(db_file: str) -> Any:

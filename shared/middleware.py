@@ -19,7 +19,7 @@ import hmac
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache, partial
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from urllib.parse import parse_qsl
@@ -339,10 +339,13 @@ class Gate:
         trusted_proxies: Sequence[Network] = (),
         applies: Callable[[str], bool] = is_api,
         on_too_large: TooLargeHook | None = None,
+        body_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.on_too_large = on_too_large
         self.max_body = max_body
+        #: Paths with a limit of their own (the relay's source-map upload).
+        self.body_limits = dict(body_limits or {})
         self.applies = applies
         self.expected = api_key.encode() if api_key else None
         self.ip_limiter = RateLimiter(rate_limit) if rate_limit > 0 else None
@@ -372,9 +375,10 @@ class Gate:
         if length == _INVALID_LENGTH:
             await send_error(send, 400, "Invalid Content-Length header")
             return
-        if length > self.max_body:
+        max_body = self.body_limits.get(scope["path"], self.max_body)
+        if length > max_body:
             await _drain(receive)
-            detail = f"Request body exceeds {self.max_body} bytes"
+            detail = f"Request body exceeds {max_body} bytes"
             if self.on_too_large is not None:
                 self.on_too_large(scope, detail)
             await send_error(send, 413, detail)
@@ -404,6 +408,6 @@ class Gate:
                     await send_error(send, 401, "Invalid API key")
                     return
         if length == _UNKNOWN_LENGTH:
-            await _read_limited(self.app, scope, receive, send, self.max_body, self.on_too_large)
+            await _read_limited(self.app, scope, receive, send, max_body, self.on_too_large)
         else:
             await self.app(scope, receive, send)

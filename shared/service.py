@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from shared.app import Context, Worker, create_app
 from shared.config import Settings, Var, load, var_of, variables
 from shared.db import Database, Migration
+from shared.middleware import is_api
 
 if TYPE_CHECKING:
     from shared.web_ui import UI
@@ -37,6 +39,18 @@ C = TypeVar("C", bound=Context[Any])
 
 def _no_workers(context: Any) -> Sequence[Worker]:
     return ()
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """What `make run` tells a service about the stack it joins."""
+
+    #: The stack's data directory (databases, keys, sample data).
+    data_dir: Path
+    #: Every service's base URL by package name (`http://127.0.0.1:5010`).
+    urls: Mapping[str, str]
+    #: Every service's key by package name.
+    keys: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,10 @@ class Service(Generic[S, C]):
     context: Callable[[S, Database], C]
     #: Background workers, started after the context and stopped before the DB closes.
     workers: Callable[[C], Sequence[Worker]] = _no_workers
+    #: Awaited once the context exists, before workers start and requests come (seeding).
+    startup: Callable[[C], Awaitable[None]] | None = None
+    #: Awaited after the workers stopped, before the database closes (pooled clients).
+    shutdown: Callable[[C], Awaitable[None]] | None = None
     #: Extra `/health` fields (it must also prove the database answers).
     health: Callable[[C], Awaitable[Mapping[str, Any]]] | None = None
     #: Told of a request body the gate refused for its size (413) before any handler ran.
@@ -82,8 +100,14 @@ class Service(Generic[S, C]):
     ui: UI | None = None
     #: Variables the contract tests set besides the key (required ones, say).
     test_env: Mapping[str, str] = field(default_factory=dict)
-    #: What `make run` adds for it, given the data directory (see StackPart).
-    stack_part: Callable[[Path], StackPart] | None = None
+    #: What `make run` adds for it, given the stack's plan (see StackPart).
+    stack_part: Callable[[StackPlan], StackPart] | None = None
+    #: The paths its key (`key_var`) guards; the relay's browser routes take DSN keys.
+    keyed_paths: Callable[[str], bool] = is_api
+    #: Routes with a body limit of their own instead of MAX_BODY_SIZE (path → bytes).
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    #: ASGI layers outside the gate, so they see its answers too (the relay's CORS).
+    middleware: Callable[[S], Sequence[Middleware]] | None = None
 
     @property
     def variables(self) -> list[Var]:

@@ -21,7 +21,7 @@ from typing import Any
 from shared.app import Worker
 from shared.config import ConfigError
 from shared.server import Served, bind, configure_logging, run
-from shared.service import Service, discover
+from shared.service import Service, StackPlan, discover
 
 SHARED_KEY = "MONLIGHT_API_KEY"
 KEYS_FILE = "dev-keys.env"
@@ -116,10 +116,15 @@ def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
     planned = []
     extras: list[Worker] = []
     notes: list[str] = []
+    plan = StackPlan(
+        data_dir,
+        urls={s.name: f"http://{host}:{base_port + s.port_offset}" for s in services},
+        keys={s.name: keys[s.stack_key_env] for s in services},
+    )
     for service in services:
         env = service_env(service, host=host, base_port=base_port, data_dir=data_dir, keys=keys)
         if service.stack_part is not None:
-            part = service.stack_part(data_dir)
+            part = service.stack_part(plan)
             for name, value in part.env.items():
                 env.setdefault(name, value)  # what the user set wins
             extras += part.workers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 #: The stored form, for strftime / strptime.
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -32,6 +32,15 @@ def format_iso(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
     # strftime's %Y drops leading zeros before year 1000; text comparison needs four digits.
     return f"{moment.year:04d}" + moment.strftime(ISO_FORMAT[2:])
+
+
+def cutoff_for(days: int, now: datetime | None = None) -> str:
+    """The moment `days` before now, stored form: what retention deletes before."""
+    now = now or datetime.now(UTC)
+    try:
+        return format_iso(now - timedelta(days=days))
+    except OverflowError:  # a retention longer than the calendar: nothing is that old
+        return format_iso(datetime.min)
 
 
 def parse_iso(text: str) -> datetime:

@@ -149,7 +149,7 @@ class StackProcess:
     SIGTERM, which must exit 0.
     """
 
-    def __init__(self, tmp_path: Path, key: str) -> None:
+    def __init__(self, tmp_path: Path, key: str, **env: str) -> None:
         from shared.service import discover
 
         self.base = free_base_port(1 + max(s.port_offset for s in discover(ROOT)))
@@ -159,6 +159,7 @@ class StackProcess:
             "MONLIGHT_BASE_PORT": str(self.base),
             "MONLIGHT_DATA_DIR": str(tmp_path / "data"),
             "MONLIGHT_API_KEY": key,
+            **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
