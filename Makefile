@@ -28,13 +28,21 @@ $(DEV_STAMP): pyproject.toml $(RUN_STAMP)
 	$(PIP) install --no-deps --target $(PUBLISHED_CLIENT) monlight==0.3.0
 	touch $(DEV_STAMP)
 
+# The browser SDK's dev tools (minifiers for its size check; they also rebuild the
+# committed source-map fixtures): clients/browser/package-lock.json, pinned.
+NODE_STAMP := clients/browser/node_modules/.installed
+$(NODE_STAMP): clients/browser/package-lock.json
+	cd clients/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 ## Start every service in one process on 127.0.0.1:5010.. (Ctrl-C stops cleanly).
 run: $(RUN_STAMP)
 	$(PY) -m shared.stack
 
 ## Install what the tests need (Debian chromium when missing) and run them all.
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(NODE_STAMP)
 	bash scripts/ensure-system-deps.sh chromium
+	cd clients/browser && node size.mjs
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

@@ -37,6 +37,12 @@ _POINTS = (
     b'{"name":"db_pool_connections_in_use","type":"gauge","value":4}]'
 )
 
+_MAP = (
+    b'{"project":"shop","release":"1.0","file_url":"/assets/app.min.js","map_content":'
+    b'"{\\"version\\":3,\\"sources\\":[\\"src/app.ts\\"],\\"names\\":[],'
+    b'\\"mappings\\":\\"AAAA,SAAS\\"}"}'
+)
+
 #: Requests that exercise a service's usual paths once, so imports made lazily and
 #: first-use caches count toward "idle". Unknown services get the UI and /health.
 WARMUP: dict[str, list[tuple[str, str, bytes | None]]] = {
@@ -56,6 +62,14 @@ WARMUP: dict[str, list[tuple[str, str, bytes | None]]] = {
         ("GET", "/api/metrics/names", None),
         ("GET", "/api/projects", None),
         ("GET", "/api/dashboard?period=24h", None),
+    ],
+    # Admin routes and the SDK (browser routes forward: S1 runs the relay on its own).
+    "browser_relay": [
+        ("POST", "/api/dsn-keys", b'{"project": "shop"}'),
+        ("GET", "/api/dsn-keys", None),
+        ("POST", "/api/source-maps", _MAP),
+        ("GET", "/api/source-maps", None),
+        ("GET", "/sdk/monlight.js", None),
     ],
 }
 
@@ -87,7 +101,7 @@ def warm_up(service: Service, base_url: str, package: str) -> None:
 def standalone(ctx: Context, member: Declared) -> Iterator[Service]:
     scratch = ctx.scratch(member.name)
     port = free_port()
-    env = service_env(scratch / member.db_file, port)
+    env = service_env(scratch / member.db_file, port, **member.test_env)
     env[member.key_var] = API_KEY
     with Service(member.name, env, [port], scratch / "server.log") as service:
         yield service

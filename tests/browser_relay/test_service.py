@@ -363,3 +363,164 @@ def test_an_earlier_database_keeps_its_keys_and_maps(
         assert r.status_code == 201, r.text
     detail = httpx.get(f"{tracker.url}/api/errors/{r.json()['id']}", headers=UPSTREAM).json()
     assert "src/app.ts:1:1" in detail["traceback"], detail["traceback"]
+
+
+# -- source maps ------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sourcemaps"
+
+
+def upload(relay: TestClient, project: str, release: str, file_url: str, content: str):
+    return relay.post(
+        "/api/source-maps",
+        headers=AS_ADMIN,
+        json={"project": project, "release": release, "file_url": file_url, "map_content": content},
+    )
+
+
+def test_a_minified_error_arrives_with_its_original_frames(
+    relay: TestClient, tracker: ServiceProcess
+) -> None:
+    """Key, map, minified error with a release: the tracker shows the original files."""
+    key = new_key(relay, "mapped")
+    stacks = orjson.loads((FIXTURES / "stacks.json").read_bytes())
+    case = next(s for s in stacks if s["fixture"] == "esbuild")
+    content = (FIXTURES / "esbuild" / "app.min.js.map").read_text()
+    r = upload(relay, "mapped", "2026.12.2", "https://cdn.example.com/assets/app.min.js", content)
+    assert r.status_code == 201 and r.json() == {
+        "status": "uploaded",
+        "project": "mapped",
+        "release": "2026.12.2",
+        "file_url": "https://cdn.example.com/assets/app.min.js",
+    }
+    for style in ("chrome", "firefox"):
+        report = {
+            "type": f"CheckoutError{style}",
+            "message": "line 0 (apple) exceeds the limit",
+            "stack": case[style],
+            "release": "2026.12.2",
+            "url": "https://shop.example.com/checkout",
+        }
+        sent = relay.post("/api/browser/errors", json=report, headers={"X-Monlight-Key": key})
+        assert sent.status_code == 201, sent.text
+        detail = httpx.get(f"{tracker.url}/api/errors/{sent.json()['id']}", headers=UPSTREAM)
+        body = detail.json()
+        assert body["traceback"] == case[f"{style}_rewritten"]
+        assert "../src/cart.js:33:5" in body["traceback"] and "validateLines" in body["traceback"]
+        assert body["occurrences"][0]["extra"]["original_stack"] == case[style]
+        assert body["occurrences"][0]["request_method"] == "BROWSER"
+    listed = tracker_errors(tracker, project="mapped", source="browser")
+    assert {e["exception_type"] for e in listed} == {"CheckoutErrorchrome", "CheckoutErrorfirefox"}
+    # Another release, or no release: the frames stay as they came.
+    report = {"type": "Unmapped", "message": "m", "stack": case["chrome"], "release": "other"}
+    sent = relay.post("/api/browser/errors", json=report, headers={"X-Monlight-Key": key})
+    detail = httpx.get(f"{tracker.url}/api/errors/{sent.json()['id']}", headers=UPSTREAM).json()
+    assert detail["traceback"] == case["chrome"]
+
+
+def test_maps_are_upserted_listed_without_content_and_deleted(relay: TestClient) -> None:
+    small = orjson.dumps({"version": 3, "sources": ["a.ts"], "names": [], "mappings": "AAAA"})
+    for _ in range(2):
+        assert upload(relay, "p", "r1", "/a.js", small.decode()).status_code == 201
+    assert upload(relay, "p", "r2", "/a.js", small.decode()).status_code == 201
+    assert upload(relay, "q", "r1", "/a.js", small.decode()).status_code == 201
+    listed = relay.get("/api/source-maps", headers=AS_ADMIN).json()
+    assert listed["total"] == 3
+    assert set(listed["source_maps"][0]) == {"id", "project", "release", "file_url", "uploaded_at"}
+    only_p = relay.get("/api/source-maps", params={"project": "p"}, headers=AS_ADMIN).json()
+    assert [m["release"] for m in only_p["source_maps"]] == ["r1", "r2"]
+    first = only_p["source_maps"][0]["id"]
+    gone = relay.delete(f"/api/source-maps/{first}", headers=AS_ADMIN)
+    assert gone.status_code == 200 and gone.json() == {"status": "deleted"}
+    assert relay.delete(f"/api/source-maps/{first}", headers=AS_ADMIN).status_code == 404
+    assert relay.get("/api/source-maps", headers=AS_ADMIN).json()["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("not json at all", "not a valid source map"),
+        ('{"version": 3, "sources": []}', "mappings"),
+        ('{"version": 2, "sources": [], "mappings": ""}', "version"),
+        ('{"version": 3, "sources": ["a.js"], "mappings": "AA!A"}', "not a valid source map"),
+        ('{"version": 3, "sources": ["a.js"], "mappings": "AAg"}', "not a valid source map"),
+        ("[1, 2, 3]", "not a valid source map"),
+    ],
+)
+def test_bad_maps_are_400s_and_nothing_is_stored(
+    relay: TestClient, content: str, detail: str
+) -> None:
+    r = upload(relay, "p", "r", "/bad.js", content)
+    assert r.status_code == 400 and detail in r.json()["detail"], r.text
+    assert relay.get("/api/source-maps", headers=AS_ADMIN).json()["total"] == 0
+
+
+def test_maps_may_be_5_mib_and_no_more(relay: TestClient) -> None:
+    # A valid map just under the route's limit is taken; a 6 MiB body is a 413, while the
+    # browser routes keep MAX_BODY_SIZE (64 KiB).
+    filler = "A" * (4 * 1024 * 1024)
+    big = orjson.dumps(
+        {
+            "version": 3,
+            "sources": ["a.js"],
+            "names": [],
+            "mappings": "AAAA",
+            "sourcesContent": [filler],
+        }
+    ).decode()
+    assert upload(relay, "p", "r", "/big.js", big).status_code == 201
+    huge = b'{"project": "p", "release": "r", "file_url": "/h.js", "map_content": "'
+    huge += b"A" * (6 * 1024 * 1024) + b'"}'
+    r = relay.post("/api/source-maps", content=huge, headers=AS_ADMIN)
+    assert r.status_code == 413 and str(5 * 1024 * 1024) in r.json()["detail"]
+
+
+def test_frames_past_the_map_stay_as_they_came(relay: TestClient, tracker: ServiceProcess) -> None:
+    key = new_key(relay, "past")
+    content = (FIXTURES / "esbuild" / "app.min.js.map").read_text()
+    assert upload(relay, "past", "v", "/assets/app.min.js", content).status_code == 201
+    stack = (
+        "Error: past\n"
+        "    at a (https://cdn.example.com/assets/app.min.js:999:5)\n"
+        "    at b (https://cdn.example.com/assets/app.min.js:1:999999)\n"
+        "    at c (https://cdn.example.com/assets/app.min.js:0:0)"
+    )
+    report = {"type": "PastError", "message": "m", "stack": stack, "release": "v"}
+    sent = relay.post("/api/browser/errors", json=report, headers={"X-Monlight-Key": key})
+    assert sent.status_code == 201, sent.text
+    detail = httpx.get(f"{tracker.url}/api/errors/{sent.json()['id']}", headers=UPSTREAM).json()
+    lines = detail["traceback"].splitlines()
+    assert lines[1] == "    at a (https://cdn.example.com/assets/app.min.js:999:5)"
+    assert lines[3] == "    at c (https://cdn.example.com/assets/app.min.js:0:0)"
+
+
+def test_chunked_bodies_are_limited_per_route(relay: TestClient) -> None:
+    """Without a Content-Length the limit applies as the body streams in: 64 KiB on the
+    browser routes, 5 MiB on the map upload."""
+    key = new_key(relay, "chunks")
+
+    def chunks(total: int, piece: bytes = b" " * 8192) -> Iterator[bytes]:
+        yield b'{"type": "E", "message": "m"'
+        for _ in range(total // len(piece)):
+            yield piece
+        yield b"}"
+
+    r = relay.post(
+        "/api/browser/errors", content=chunks(70 * 1024), headers={"X-Monlight-Key": key}
+    )
+    assert r.status_code == 413 and "65536" in r.json()["detail"]
+    small = orjson.dumps(
+        {"version": 3, "sources": ["a.ts"], "names": [], "mappings": "AAAA"}
+    ).decode()
+
+    def upload_chunks() -> Iterator[bytes]:
+        body = orjson.dumps(
+            {"project": "p", "release": "r", "file_url": "/c.js", "map_content": small}
+        )
+        yield body[:-1]
+        for _ in range(200):  # 1.6 MiB of whitespace: over 64 KiB, under 5 MiB
+            yield b" " * 8192
+        yield b"}"
+
+    r = relay.post("/api/source-maps", content=upload_chunks(), headers=AS_ADMIN)
+    assert r.status_code == 201, r.text
