@@ -19,11 +19,12 @@ from browser_relay.config import MAX_MAP_BYTES, MAX_PROJECT, RelaySettings
 from browser_relay.cors import Cors, is_browser
 from browser_relay.database import MIGRATIONS
 from browser_relay.errors import parse_error, tracker_payload
-from browser_relay.forwarding import Answer, Upstreams
+from browser_relay.forwarding import Upstreams
 from browser_relay.maps import Maps
 from browser_relay.metrics import collector_batch
 from browser_relay.retention import retention_worker
 from browser_relay.sdk import Asset, load_sdk, serve
+from browser_relay.upstream import Answer
 from shared.app import Context, Worker
 from shared.middleware import is_api
 from shared.responses import JSONResponse, NotFound
@@ -77,7 +78,8 @@ class Relay(Context[RelaySettings]):
 
 def relayed(answer: Answer) -> Response:
     """An upstream's answer passed back as it came (its 2xx, or its 4xx)."""
-    return Response(answer.body, answer.status, media_type=answer.content_type)
+    media_type = answer.header(b"content-type", b"application/json").decode("latin-1")
+    return Response(answer.body, answer.status, media_type=media_type)
 
 
 # -- admin (X-API-Key = ADMIN_API_KEY) -----------------------------------------

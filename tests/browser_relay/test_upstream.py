@@ -1,5 +1,5 @@
-"""The relay's upstream transport against upstreams that misbehave on loopback:
-slow, silent, closing, chunked, garbage — each a clear httpx error or a clean answer."""
+"""The relay's upstream client against upstreams that misbehave on loopback:
+slow, silent, closing, chunked, garbage — each a clear UpstreamError or a clean answer."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
+import orjson
 import pytest
 
 from browser_relay.forwarding import Upstreams
-from browser_relay.transport import LeanTransport
+from browser_relay.upstream import Answer, Pool, Target, UpstreamError, UpstreamTimeout
 from shared.responses import ApiError
 
 Handler = Callable[[socket.socket], None]
@@ -101,11 +101,18 @@ def server() -> Iterator[Callable[[Handler], RawServer]]:
         s.close()
 
 
-def post(url: str, timeout: float = 5.0, times: int = 1) -> list[httpx.Response]:
-    async def run() -> list[httpx.Response]:
-        transport = LeanTransport()
-        async with httpx.AsyncClient(mounts={"http://": transport}, timeout=timeout) as client:
-            return [await client.post(f"{url}/api/errors", json={"n": i}) for i in range(times)]
+def post(url: str, timeout: float = 5.0, times: int = 1) -> list[Answer]:
+    async def run() -> list[Answer]:
+        pool = Pool()
+        target = Target.of(f"{url}/api/errors")
+        headers = [(b"Content-Type", b"application/json")]
+        try:
+            return [
+                await pool.post(target, orjson.dumps({"n": i}), headers, timeout)
+                for i in range(times)
+            ]
+        finally:
+            await pool.aclose()
 
     return asyncio.run(run())
 
@@ -113,8 +120,9 @@ def post(url: str, timeout: float = 5.0, times: int = 1) -> list[httpx.Response]
 def test_keep_alive_reuses_one_connection(server: Callable[[Handler], RawServer]) -> None:
     s = server(answering(OK))
     answers = post(s.url, times=20)
-    assert [a.status_code for a in answers] == [201] * 20
-    assert answers[0].json() == {"status": "ok"} and s.connections == 1
+    assert [a.status for a in answers] == [201] * 20
+    assert orjson.loads(answers[0].body) == {"status": "ok"} and s.connections == 1
+    assert answers[0].header(b"content-type") == b"application/json"
 
 
 def test_chunked_answers_are_read(server: Callable[[Handler], RawServer]) -> None:
@@ -122,7 +130,7 @@ def test_chunked_answers_are_read(server: Callable[[Handler], RawServer]) -> Non
         b'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\n{"a": 1\r\n1\r\n}\r\n0\r\n\r\n'
     )
     s = server(answering(chunked))
-    assert [a.json() for a in post(s.url, times=2)] == [{"a": 1}, {"a": 1}]
+    assert [orjson.loads(a.body) for a in post(s.url, times=2)] == [{"a": 1}, {"a": 1}]
 
 
 def test_an_idle_connection_closed_by_the_upstream_is_replaced(
@@ -130,7 +138,7 @@ def test_an_idle_connection_closed_by_the_upstream_is_replaced(
 ) -> None:
     s = server(answering(OK, keep=False))  # one answer per connection, then it closes
     answers = post(s.url, times=3)
-    assert [a.status_code for a in answers] == [201] * 3 and s.connections == 3
+    assert [a.status for a in answers] == [201] * 3 and s.connections == 3
 
 
 def test_a_silent_upstream_is_a_timeout(server: Callable[[Handler], RawServer]) -> None:
@@ -141,7 +149,7 @@ def test_a_silent_upstream_is_a_timeout(server: Callable[[Handler], RawServer]) 
 
     s = server(silent)
     started = time.monotonic()
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(UpstreamTimeout):
         post(s.url, timeout=0.5)
     assert time.monotonic() - started < 2
 
@@ -154,7 +162,7 @@ def test_garbage_answers_are_protocol_errors(
     server: Callable[[Handler], RawServer], answer: bytes
 ) -> None:
     s = server(answering(answer, keep=False))
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(UpstreamError, match="broken answer"):
         post(s.url)
 
 
@@ -162,7 +170,7 @@ def test_a_closed_port_is_a_connect_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(httpx.ConnectError):
+    with pytest.raises(UpstreamError, match="cannot connect"):
         post(f"http://127.0.0.1:{port}")
 
 
@@ -170,7 +178,7 @@ def test_a_closed_port_is_a_connect_error() -> None:
     ("answer", "detail"),
     [
         (b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n", "answered 503"),
-        (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", "unreachable"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort", "broken answer"),
     ],
 )
 def test_upstream_failures_are_502s_naming_the_upstream(
@@ -189,3 +197,22 @@ def test_upstream_failures_are_502s_naming_the_upstream(
 
     error = asyncio.run(run())
     assert error.status_code == 502 and "Error Tracker" in error.detail and detail in error.detail
+
+
+def test_the_request_is_what_the_upstream_expects(server: Callable[[Handler], RawServer]) -> None:
+    seen: list[bytes] = []
+
+    def recording(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            seen.append(data)
+            conn.sendall(OK)
+
+    s = server(recording)
+    post(s.url + "/prefix")
+    head = seen[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0] == b"POST /prefix/api/errors HTTP/1.1"
+    assert f"Host: 127.0.0.1:{s.url.rsplit(':', 1)[1]}".encode() in head
+    assert b"Content-Length: 7" in head and b"Content-Type: application/json" in head
