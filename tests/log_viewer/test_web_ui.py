@@ -103,3 +103,24 @@ def test_search_filter_histogram_and_live_tail(
     page.click("#live")
     expect(page.locator("#live")).to_have_attribute("aria-pressed", "false")
     assert page_events.dialogs == []
+
+
+def test_phone_layout_fits(
+    served: tuple[ServiceProcess, DockerLog, DockerLog], phone_page: Page
+) -> None:
+    """On a phone the filters wrap and a long line wraps: nothing scrolls sideways."""
+    svc, web, _ = served
+    web.lines("x" * 400 + " a line far longer than any phone is wide")
+    wait_until(
+        lambda: httpx.get(f"{svc.url}/api/logs", headers={"X-API-Key": KEY}).json()["total"] == 6,
+        timeout=15,
+        what="the long line ingested",
+    )
+    phone_page.goto(svc.url + "/")
+    phone_page.fill("#api-key", KEY)
+    phone_page.click("#key-form button[type=submit]")
+    expect(phone_page.locator(".log-row")).to_have_count(6)
+    for control in ("#f-search", "#f-container", "#f-level", "#live"):
+        expect(phone_page.locator(control)).to_be_in_viewport()
+    width = phone_page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390
