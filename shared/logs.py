@@ -28,7 +28,8 @@ current_service: contextvars.ContextVar[str] = contextvars.ContextVar(
     "monlight_service", default=""
 )
 
-_API_KEY_IN_URL = re.compile(r"(api_key=)[^&\s]*")
+#: `api_key=` (any service) and `key=` (the relay's DSN key, for sendBeacon) in a URL.
+_API_KEY_IN_URL = re.compile(r"((?:\bapi_key|(?<=[?&])key)=)[^&\s]*")
 
 
 def redact(text: str) -> str:
@@ -48,7 +49,7 @@ class _RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.msg, str) and "api_key=" in record.msg:
+        elif isinstance(record.msg, str) and "key=" in record.msg:
             record.msg = redact(record.msg)
         service = current_service.get()
         record.service = f"[{service}] " if service else ""

@@ -93,6 +93,9 @@ def test_redact_hides_keys_in_urls() -> None:
     line = "GET /api/errors?project=p&api_key=abc123&limit=5 HTTP/1.1"
     assert redact(line) == "GET /api/errors?project=p&api_key=[redacted]&limit=5 HTTP/1.1"
     assert redact("/x?api_key=") == "/x?api_key=[redacted]"
+    beacon = "POST /api/browser/metrics?key=0123abcd HTTP/1.1"
+    assert redact(beacon) == "POST /api/browser/metrics?key=[redacted] HTTP/1.1"
+    assert redact("/x?a=1&key=k&monkey=m") == "/x?a=1&key=[redacted]&monkey=m"
 
 
 def test_log_lines_never_carry_a_key_wherever_it_appears(
