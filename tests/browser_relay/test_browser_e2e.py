@@ -4,12 +4,14 @@ the page delivers its Web Vitals by beacon and the collector's dashboard shows t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from browser_relay import SERVICE as RELAY
 from error_tracker import SERVICE as TRACKER
@@ -152,3 +154,11 @@ def test_a_minified_pages_errors_and_vitals_arrive_mapped(
     names = httpx.get(f"{collector}/api/metrics/names", headers=AUTH).json()["metrics"]
     sent = {m["name"] for m in names}
     assert {"web_vitals_lcp", "web_vitals_cls", "web_vitals_fcp", "web_vitals_ttfb"} <= sent
+
+    # And a person sees them on the collector's dashboard.
+    page.goto(f"{collector}/")
+    page.fill("#api-key", KEY)
+    page.click("#key-form button[type=submit]")
+    lcp = page.locator("#web-vitals .vital[data-vital='lcp']")
+    expect(lcp).to_be_visible()
+    expect(lcp.locator(".vital-value")).to_have_text(re.compile(r"^\d+(\.\d+)? (ms|s)$"))
