@@ -1,7 +1,8 @@
--- POST /api/errors with a new fingerprint on every request.
--- The fingerprint is md5(project:exception_type:file:line), so the exception
--- type carries the run salt and the wrk thread id, and the deepest frame's
--- line number is a per-thread counter: no two requests group together.
+-- POST /api/errors with a new group on every request.
+-- The v1 fingerprint is md5(project:exception_type:file:line) and the grouping
+-- key leaves lines out for the frames' (path, function), so the exception type
+-- carries the run salt and the wrk thread id, and the deepest frame's line and
+-- function name carry a per-thread counter: no two requests group together.
 -- usage: wrk -s error_new.lua URL -- SALT
 
 local threads = 0
@@ -12,7 +13,7 @@ function setup(thread)
 end
 
 local counter = 0
-local prefix, middle, suffix
+local prefix, middle, middle2, suffix
 
 function init(args)
   local salt = args[1] or "0"
@@ -26,7 +27,8 @@ function init(args)
     '  File \\"/app/shop/api/orders.py\\", line 118, in create_order\\n' ..
     '    items = parse_items(payload[\\"items\\"])\\n' ..
     '  File \\"/app/shop/api/parsing.py\\", line '
-  middle = ', in parse_items\\n    quantity = int(raw[\\"quantity\\"])\\n' ..
+  middle = ', in parse_items_'
+  middle2 = '\\n    quantity = int(raw[\\"quantity\\"])\\n' ..
     'ValueError: invalid literal for int() with base 10: \'abc\'\\n",' ..
     '"request_url":"https://shop.example.com/api/orders?id='
   suffix = '","request_method":"POST","environment":"production",' ..
@@ -37,5 +39,5 @@ end
 function request()
   counter = counter + 1
   local n = tostring(counter)
-  return wrk.format(nil, nil, nil, prefix .. n .. middle .. n .. suffix)
+  return wrk.format(nil, nil, nil, prefix .. n .. middle .. n .. middle2 .. n .. suffix)
 end

@@ -89,6 +89,8 @@ class Alert:
     traceback: str
     #: A synthetic alert from POST /api/test-alert.
     test: bool = False
+    #: A resolved error that came back (a regression), not a new one.
+    regression: bool = False
 
 
 # --- configuration helpers (used by error_tracker.config) -------------------
@@ -151,7 +153,8 @@ def error_link(error_id: int, base_url: str) -> str:
 def subject_for(alert: Alert) -> str:
     if alert.test:
         return "[Monlight] Test alert from the Error Tracker"
-    head = f"[Monlight] New error in {one_line(alert.project, 100)}: " + one_line(
+    what = "Regression" if alert.regression else "New error"
+    head = f"[Monlight] {what} in {one_line(alert.project, 100)}: " + one_line(
         alert.exception_type, SUBJECT_TYPE_CHARS
     )
     summary = one_line(first_line(alert.message), SUBJECT_MESSAGE_CHARS)
@@ -175,7 +178,9 @@ def body_for(alert: Alert, base_url: str) -> str:
         for line in lines[:TRACEBACK_LINES]
     ]
     parts = [
-        f"A new error was recorded in project {alert.project}.",
+        f"An error resolved earlier came back in project {alert.project}."
+        if alert.regression
+        else f"A new error was recorded in project {alert.project}.",
         "",
         f"Project:   {alert.project}",
         f"Exception: {alert.exception_type}",

@@ -54,10 +54,15 @@ async def post_error(request: Request) -> Response:
     tracker = Tracker.of(request)
     report = parse_report(await request.body())
     outcome = await tracker.db.write(lambda conn: store(conn, report))
-    if outcome.status == "created":
+    if outcome.status != "incremented":  # new, or a regression: once each, never per repeat
         tracker.alerter.notify(
             Alert(
-                outcome.id, report.project, report.exception_type, report.message, report.traceback
+                outcome.id,
+                report.project,
+                report.exception_type,
+                report.message,
+                report.traceback,
+                regression=outcome.status == "reopened",
             )
         )
     return JSONResponse(outcome.body(), outcome.http_status)

@@ -60,4 +60,19 @@ MIGRATIONS: list[Migration] = [
     """,
     # 6 (ours): trigram index for substring search, filled in the background.
     search.MIGRATION,
+    # 7 (ours): grouping v2 (grouping.py) — a group is found by its grouping key, which
+    # leaves line numbers out; groups from before keep their v1 fingerprint and take the
+    # key of the first report that joins them, so only those still without a key are
+    # looked up by fingerprint: the fingerprint index shrinks to them (a new group
+    # writes one random-keyed index entry, as before, not two). The culprit: the app's
+    # frame that raised. Regressions: when a resolved group came back, how often.
+    """
+    ALTER TABLE errors ADD COLUMN grouping_key TEXT;
+    ALTER TABLE errors ADD COLUMN culprit TEXT;
+    ALTER TABLE errors ADD COLUMN regressed_at DATETIME;
+    ALTER TABLE errors ADD COLUMN times_reopened INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX idx_errors_grouping_key ON errors(grouping_key);
+    DROP INDEX idx_fingerprint_resolved;
+    CREATE INDEX idx_errors_keyless_fingerprint ON errors(fingerprint) WHERE grouping_key IS NULL;
+    """,
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from error_tracker.grouping import culprit
 from error_tracker.listing import LIST_COLUMNS, row_to_dict
 
 
@@ -30,6 +31,8 @@ def get_error(conn: sqlite3.Connection, error_id: int) -> dict[str, Any] | None:
     out = row_to_dict(listed)
     out["traceback"] = traceback
     out["resolved_at"] = resolved_at
+    if out["culprit"] is None:  # a group from before culprits were kept
+        out["culprit"] = culprit(traceback)
     out["occurrences"] = [
         {
             "id": o[0],

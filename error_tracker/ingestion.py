@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from error_tracker.fingerprint import fingerprint
+from error_tracker.grouping import check_fingerprint, group_report
 from shared.responses import BadRequest
 from shared.timeutil import now_iso
 from shared.validate import json_object, object_field, string_field
@@ -29,13 +30,17 @@ class Report:
     user_id: str | None
     extra: str | None
     fingerprint: str
+    grouping_key: str
+    #: `path:line in function` of the app's frame that raised (None without one).
+    culprit: str | None
 
 
 @dataclass(slots=True)
 class Outcome:
-    status: str  # created | incremented | reopened
+    status: str  # created | incremented | reopened (a regression)
     id: int
     count: int
+    #: The group's v1 fingerprint (of its first report): its stable id for clients.
     fingerprint: str
 
     def body(self) -> dict[str, Any]:
@@ -72,6 +77,11 @@ def parse_report(body: bytes) -> Report:
         extra.setdefault("environment", environment)
     assert project is not None and exception_type is not None
     assert message is not None and traceback is not None
+    try:
+        client_fingerprint = check_fingerprint(data.get("fingerprint"))
+    except ValueError as exc:
+        raise BadRequest(f"Field 'fingerprint' {exc}") from None
+    key, culprit = group_report(project, exception_type, message, traceback, client_fingerprint)
     try:  # orjson writes at most 254 levels though it reads 1024
         extra_text = orjson.dumps(extra).decode() if extra is not None else None
     except orjson.JSONEncodeError:
@@ -87,22 +97,52 @@ def parse_report(body: bytes) -> Report:
         user_id=user_id,
         extra=extra_text,
         fingerprint=fingerprint(project, exception_type, traceback),
+        grouping_key=key,
+        culprit=culprit,  # here on the event loop, not in the writer's job
     )
+
+
+def find_group(conn: sqlite3.Connection, report: Report) -> tuple[int, int, int, str] | None:
+    """(id, count, resolved, fingerprint) of the report's group, if it has one.
+
+    By grouping key; else a group from before grouping v2 (no key yet) with the
+    report's v1 fingerprint, which then takes the key: old databases keep their
+    counts and history. A v1 group that already has another key is another bug
+    raised at the same line (from another call path): the report starts its own.
+    """
+    row = conn.execute(
+        "SELECT id, count, resolved, fingerprint FROM errors WHERE grouping_key = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (report.grouping_key,),
+    ).fetchone()
+    if row is not None:
+        return row  # type: ignore[no-any-return]
+    row = conn.execute(
+        "SELECT id, count, resolved, fingerprint FROM errors"
+        " WHERE fingerprint = ? AND grouping_key IS NULL ORDER BY id DESC LIMIT 1",
+        (report.fingerprint,),
+    ).fetchone()
+    if row is not None:
+        conn.execute(
+            "UPDATE errors SET grouping_key = ?, culprit = ? WHERE id = ?",
+            (report.grouping_key, report.culprit, row[0]),
+        )
+    return row  # type: ignore[no-any-return]
 
 
 def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> Outcome:
     """Create the group or count a repeat (reopening it), then add the occurrence."""
     now = now or now_iso()
-    row = conn.execute(
-        "SELECT id, count, resolved FROM errors WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-        (report.fingerprint,),
-    ).fetchone()
+    row = find_group(conn, report)
     if row is None:
         cur = conn.execute(
-            "INSERT INTO errors (fingerprint, project, exception_type, message, traceback,"
-            " count, first_seen, last_seen, resolved) VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0)",
+            "INSERT INTO errors (fingerprint, grouping_key, culprit, project, exception_type,"
+            " message, traceback, count, first_seen, last_seen, resolved)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 0)",
             (
                 report.fingerprint,
+                report.grouping_key,
+                report.culprit,
                 report.project,
                 report.exception_type,
                 report.message,
@@ -115,18 +155,18 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
         assert error_id is not None
         outcome = Outcome("created", error_id, 1, report.fingerprint)
     else:
-        error_id, count, resolved = row[0], row[1] + 1, bool(row[2])
+        error_id, count, resolved, group_fingerprint = row[0], row[1] + 1, bool(row[2]), row[3]
         # Naming `resolved` in SET rewrites its index entries even when the value
         # stays 0, so the common repeat leaves it out.
         conn.execute(
-            "UPDATE errors SET count = ?, last_seen = ?, resolved = 0, resolved_at = NULL"
-            " WHERE id = ?"
+            "UPDATE errors SET count = ?, last_seen = ?, resolved = 0, resolved_at = NULL,"
+            " regressed_at = ?, times_reopened = times_reopened + 1 WHERE id = ?"
             if resolved
             else "UPDATE errors SET count = ?, last_seen = ? WHERE id = ?",
-            (count, now, error_id),
+            (count, now, now, error_id) if resolved else (count, now, error_id),
         )
         outcome = Outcome(
-            "reopened" if resolved else "incremented", error_id, count, report.fingerprint
+            "reopened" if resolved else "incremented", error_id, count, group_fingerprint
         )
     conn.execute(
         "INSERT INTO error_occurrences (error_id, timestamp, request_url, request_method,"

@@ -27,7 +27,8 @@ BROWSER = (
 #: Columns of a list row, in the order `row_to_dict` reads them.
 LIST_COLUMNS = (
     "e.id, e.fingerprint, e.project, e.exception_type, e.message, e.count,"
-    f" e.first_seen, e.last_seen, e.resolved, {BROWSER} AS browser"
+    f" e.first_seen, e.last_seen, e.resolved, {BROWSER} AS browser,"
+    " e.regressed_at, e.times_reopened, e.culprit"
 )
 
 
@@ -39,6 +40,8 @@ class Filters:
     source: str | None = None  # browser | server
     session_id: str | None = None
     since: str | None = None
+    #: `regressed`: unresolved groups that had been resolved and came back.
+    status: str | None = None
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 
@@ -64,6 +67,7 @@ def parse_filters(params: QueryParams) -> Filters:
         source=query_choice(params, "source", ("browser", "server"), "") or None,
         session_id=params.get("session_id") or None,
         since=since,
+        status=query_choice(params, "status", ("regressed",), "") or None,
         limit=min(limit or DEFAULT_LIMIT, MAX_LIMIT),
         offset=query_int(params, "offset", 0, minimum=0),
     )
@@ -108,6 +112,8 @@ def where_clause(
     if f.since is not None:
         clauses.append("e.last_seen >= ?")
         args.append(f.since)
+    if f.status == "regressed":
+        clauses.append("e.regressed_at IS NOT NULL AND e.resolved = 0")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -123,6 +129,11 @@ def row_to_dict(row: Sequence[Any]) -> dict[str, Any]:
         "last_seen": row[7],
         "resolved": bool(row[8]),
         "source": "browser" if row[9] else "server",
+        # Regressions: when it last came back after being resolved, and how often it did.
+        "regressed_at": row[10],
+        "times_reopened": row[11],
+        # `path:line in function` of the app's frame that raised (null when none is).
+        "culprit": row[12],
     }
 
 
@@ -156,4 +167,13 @@ def count_errors(conn: sqlite3.Connection, f: Filters, plan: search.Plan | None 
 
 def count_key(f: Filters) -> tuple[Any, ...]:
     """What the total depends on: every filter but the page window."""
-    return ("errors.total", f.project, f.resolved, f.search, f.source, f.session_id, f.since)
+    return (
+        "errors.total",
+        f.project,
+        f.resolved,
+        f.search,
+        f.source,
+        f.session_id,
+        f.since,
+        f.status,
+    )

@@ -11,10 +11,15 @@
     text: source === "browser" ? "Browser" : "Server",
   });
 
-  const statusBadge = (resolved) => h("span", {
-    class: `badge status ${resolved ? "status-resolved" : "status-open"}`,
-    text: resolved ? "Resolved" : "Unresolved",
-  });
+  /** Resolved, Unresolved, or Regressed: unresolved again after it had been resolved. */
+  const statusBadge = (resolved, regressedAt) => {
+    const regressed = !resolved && Boolean(regressedAt);
+    return h("span", {
+      class: `badge status ${resolved ? "status-resolved" : regressed ? "status-regressed" : "status-open"}`,
+      text: resolved ? "Resolved" : regressed ? "Regressed" : "Unresolved",
+      title: regressed ? `Resolved before; came back ${regressedAt}` : null,
+    });
+  };
 
   function errorUrl(id) { return `${ROOT}errors/${encodeURIComponent(id)}`; }
 

@@ -36,7 +36,7 @@
 
   function render(error) {
     document.title = `${error.exception_type} · Monlight Error Tracker`;
-    const status = h("span", { id: "status" }, UI.statusBadge(error.resolved));
+    const status = h("span", { id: "status" }, UI.statusBadge(error.resolved, error.regressed_at));
     const actions = h("div", { class: "actions", id: "actions" });
     showActions(error, actions, status);
 

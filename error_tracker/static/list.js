@@ -16,7 +16,7 @@
     const oneOf = (value, allowed, fallback) => (allowed.includes(value) ? value : fallback);
     return {
       project: q.get("project") || "",
-      resolved: oneOf(q.get("resolved"), ["false", "true", "all"], "false"),
+      resolved: oneOf(q.get("resolved"), ["false", "regressed", "true", "all"], "false"),
       source: oneOf(q.get("source"), ["browser", "server"], ""),
       search: q.get("search") || "",
       offset: count(q.get("offset"), 0),
@@ -60,7 +60,8 @@
       project.value = state.project;
     }
     const resolved = select("f-resolved", "Status",
-      [["false", "Unresolved"], ["true", "Resolved"], ["all", "Any status"]], state.resolved);
+      [["false", "Unresolved"], ["regressed", "Regressed"], ["true", "Resolved"],
+        ["all", "Any status"]], state.resolved);
     const source = select("f-source", "Source",
       [["", "All sources"], ["server", "Server"], ["browser", "Browser"]], state.source);
     const refresh = h("button", { type: "button", class: "btn", id: "refresh", text: "Refresh" });
@@ -122,7 +123,11 @@
     if (!view.results.firstChild) view.results.append(stateBox("loading", "Loading errors…"));
     const data = await api("api/errors", {
       params: {
-        project: state.project, resolved: state.resolved, source: state.source,
+        project: state.project,
+        // "Regressed" is an unresolved group that came back: its own status filter.
+        resolved: state.resolved === "regressed" ? "false" : state.resolved,
+        status: state.resolved === "regressed" ? "regressed" : "",
+        source: state.source,
         search: state.search, limit: state.limit, offset: state.offset,
       },
     });
@@ -210,7 +215,7 @@
       h("td", { class: "c-first", "data-label": "First seen" }, timeEl(error.first_seen)),
       h("td", { class: "c-last", "data-label": "Last seen" }, timeEl(error.last_seen)),
       h("td", { class: "c-source", "data-label": "Source" }, UI.sourceBadge(error.source)),
-      h("td", { class: "c-status", "data-label": "Status" }, UI.statusBadge(error.resolved)));
+      h("td", { class: "c-status", "data-label": "Status" }, UI.statusBadge(error.resolved, error.regressed_at)));
   }
 
   UI.start(async () => {

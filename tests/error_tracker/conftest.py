@@ -27,8 +27,9 @@ def report(**over: Any) -> dict[str, Any]:
 
 
 def at_line(line: int, **over: Any) -> dict[str, Any]:
-    """A report whose traceback points at `line`, so each line is its own group."""
-    tb = f'Traceback (most recent call last):\n  File "app.py", line {line}, in f\nE: x\n'
+    """A report raised at `line` of its own function `f<line>`, so each is its own group
+    (by v1 fingerprint and by grouping key: the key leaves line numbers out)."""
+    tb = f'Traceback (most recent call last):\n  File "app.py", line {line}, in f{line}\nE: x\n'
     return report(traceback=tb, **over)
 
 

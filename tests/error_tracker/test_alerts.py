@@ -44,7 +44,7 @@ def py_traceback(line: int, extra_frames: int = 0) -> str:
     return (
         "Traceback (most recent call last):\n"
         f"{frames}"
-        f'  File "app/views.py", line {line}, in checkout\n'
+        f'  File "app/views.py", line {line}, in checkout_{line}\n'
         "    total = price / qty\n"
         "ZeroDivisionError: division by zero\n"
     )
@@ -347,7 +347,7 @@ def test_message_shows_the_first_traceback_lines_and_an_absolute_link() -> None:
 # --- delivery through the API ------------------------------------------------
 
 
-def test_one_alert_per_new_error_not_for_repeats_or_reopen(
+def test_one_alert_per_new_error_and_per_regression_never_for_repeats(
     tmp_path: Path, smtp_server: StartServer
 ) -> None:
     box, port = smtp_server()
@@ -360,14 +360,16 @@ def test_one_alert_per_new_error_not_for_repeats_or_reopen(
         assert client.post("/api/errors", json=report(line=10)).json()["status"] == "incremented"
         assert client.post(f"/api/errors/{error_id}/resolve").status_code == 200
         assert client.post("/api/errors", json=report(line=10)).json()["status"] == "reopened"
+        for _ in range(3):  # repeats of the regression: no more mail
+            assert client.post("/api/errors", json=report(line=10))
         second = client.post("/api/errors", json=report(line=99, project="billing"))
         assert second.status_code == 201
         # The sender keeps order, so once the second new error's mail is in, any mail for
-        # the repeat or the reopen would be in too.
-        box.wait_for(2)
-        wait_until(lambda: alerter_of(client).sent == 2, 5, what="sender counted 2")
-    assert len(box.messages) == 2
-    mail, other = box.messages
+        # the repeats would be in too.
+        box.wait_for(3)
+        wait_until(lambda: alerter_of(client).sent == 3, 5, what="sender counted 3")
+    assert len(box.messages) == 3
+    mail, regression, other = box.messages
     assert mail.rcpt_tos == ["a@x.io", "b@x.io"]
     assert mail.mail_from == "alerts@acme.io"
     assert mail.msg["To"] == "a@x.io, b@x.io"
@@ -375,8 +377,13 @@ def test_one_alert_per_new_error_not_for_repeats_or_reopen(
         "[Monlight] New error in shop: ZeroDivisionError: division by zero"
     )
     assert f"Details: https://errors.acme.io/errors/{error_id}" in mail.body
-    assert 'File "app/views.py", line 10, in checkout' in mail.body
+    assert 'File "app/views.py", line 10, in checkout_10' in mail.body
     assert "division by zero\nat 3" in mail.body
+    assert regression.msg["Subject"] == (
+        "[Monlight] Regression in shop: ZeroDivisionError: division by zero"
+    )
+    assert "resolved earlier came back" in regression.body
+    assert f"/errors/{error_id}" in regression.body
     assert other.msg["Subject"].startswith("[Monlight] New error in billing:")
     assert f"/errors/{second.json()['id']}" in other.body
 
@@ -568,7 +575,7 @@ def test_queued_alerts_hold_only_what_the_email_shows(
             frame = '  File "app.py", line {}, in f\n    ' + "x" * 480 + "\n"
             huge_tb = "".join(frame.format(i) for i in range(380))
             for i in range(150):
-                last = f'  File "app.py", line {90_000 + i}, in g\nE: x\n'  # a new group each
+                last = f'  File "app.py", line {90_000 + i}, in g{i}\nE: x\n'  # a new group each
                 body = report(message="m" * 30_000, traceback=huge_tb + last)
                 assert client.post("/api/errors", json=body).status_code == 201
             queued = alerter._worker.queued_bytes

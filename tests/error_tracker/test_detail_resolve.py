@@ -35,6 +35,9 @@ def test_detail_is_one_flat_object(tracker: TestClient) -> None:
         "last_seen": "2026-02-01T11:00:00Z",
         "resolved": False,
         "source": "server",
+        "regressed_at": None,
+        "times_reopened": 0,
+        "culprit": "app.py:10 in f",
         "traceback": PY_TB,
         "resolved_at": None,
     }

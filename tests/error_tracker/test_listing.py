@@ -48,6 +48,9 @@ def test_list_item_shape(tracker: TestClient) -> None:
                 "last_seen": "2026-03-02T09:30:00Z",
                 "resolved": False,
                 "source": "server",
+                "regressed_at": None,
+                "times_reopened": 0,
+                "culprit": "app.py:10 in f",
             }
         ],
         "total": 1,

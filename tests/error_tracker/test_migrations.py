@@ -287,7 +287,9 @@ def test_new_reports_join_legacy_groups(tmp_path: Path) -> None:
             },
         )
         assert firefox.json()["id"] == ids[2] and firefox.json()["count"] == 4
-        fresh = client.post(
+        # Grouping v2: the legacy group took the report's grouping key, so the same
+        # bug a line lower (a deploy moved it) still joins it, under its v1 fingerprint.
+        moved = client.post(
             "/api/errors",
             json={
                 "project": "shop",
@@ -296,11 +298,26 @@ def test_new_reports_join_legacy_groups(tmp_path: Path) -> None:
                 "traceback": py_tb("/srv/orders.py", 89),
             },
         )
-        assert fresh.status_code == 201 and fresh.json()["id"] > max(ids)
+        assert moved.status_code == 200 and moved.json() == {
+            "status": "incremented",
+            "id": ids[0],
+            "count": 9,
+            "fingerprint": legacy_fp("shop", "ValueError", "/srv/orders.py", 88),
+        }
+        elsewhere = client.post(
+            "/api/errors",
+            json={
+                "project": "shop",
+                "exception_type": "ValueError",
+                "message": "m",
+                "traceback": py_tb("/srv/orders.py", 88).replace(", in ", ", in other_"),
+            },
+        )
+        assert elsewhere.status_code == 201 and elsewhere.json()["id"] > max(ids)
         detail = client.get(f"/api/errors/{ids[0]}").json()
         assert detail["first_seen"] == "2025-05-01T10:00:00Z"
-        assert detail["occurrences"][0]["traceback"] == py_tb("/srv/orders.py", 88)
-        assert len(detail["occurrences"]) == 3
+        assert detail["occurrences"][0]["traceback"] == py_tb("/srv/orders.py", 89)
+        assert len(detail["occurrences"]) == 4
 
 
 def schema(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def post_all(client: TestClient, messages: list[str], tag: str) -> None:
             "project": "p",
             "exception_type": "TimeoutError" if "imeout" in message else "ValueError",
             "message": message,
-            "traceback": f'File "{tag}.py", line {i}',
+            "traceback": f'File "{tag}.py", line {i}, in f{i}',  # a group each
         }
         assert client.post("/api/errors", json=body).status_code == 201
 

@@ -370,3 +370,25 @@ def test_only_listed_assets_are_served(anonymous: TestClient) -> None:
         response = anonymous.get(path)
         assert response.status_code == 404, path
         assert "import" not in response.text
+
+
+def test_a_regression_is_badged_and_has_its_own_filter(service: ServiceProcess, page: Page) -> None:
+    back = post_error(service, exception_type="PaymentError", message="card declined")
+    steady = post_error(service, exception_type="KeyError", message="'sku'")
+    resolved = httpx.post(f"{service.url}/api/errors/{back}/resolve", headers={"X-API-Key": KEY})
+    assert resolved.status_code == 200
+    post_error(service, exception_type="PaymentError", message="card declined")  # came back
+
+    page.goto(service.url + "/")
+    enter_key(page)
+    expect(page.locator(".error-row")).to_have_count(2)
+    expect(row(page, back).locator(".c-status .badge")).to_have_text("Regressed")
+    expect(row(page, steady).locator(".c-status .badge")).to_have_text("Unresolved")
+
+    page.select_option("#f-resolved", "regressed")
+    expect(page.locator(".error-row")).to_have_count(1)
+    expect(row(page, back)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"resolved=regressed"))
+
+    page.goto(f"{service.url}/errors/{back}")
+    expect(page.locator("#status .badge")).to_have_text("Regressed")

@@ -1,0 +1,214 @@
+"""Grouping v2: the key a group is found by, stable across deploys.
+
+The v1 fingerprint (fingerprint.py) keeps the line number, so one edit above
+a `raise` split a bug into two groups. The grouping key leaves lines out:
+md5 of project, exception type and the in-app frames' (path, function) —
+every in-app frame of a Python traceback's raised exception, the first
+in-app frame of a JavaScript stack. Library code (site-packages,
+dist-packages, the stdlib, node_modules, bundler runtimes) is not the
+app's, and moves when a dependency is upgraded. With no usable frame the
+message stands in, with what varies per occurrence (numbers, hex ids,
+UUIDs, quoted values) replaced. A client may send its own `fingerprint`
+list, where `"{{ default }}"` stands for the key computed here (as in
+Sentry).
+
+Paths are cut to their last three parts (`shop/web/cart.py`), so moving
+the checkout (`/srv/app` → `/app`) or a bundle's content hash
+(`app.3f9c2a1b.js` → `app.js`) does not split a group either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+DEFAULT = "{{ default }}"
+
+#: `File "<path>", line <n>[, in <function>]`, found by its literal start (no ^ scan).
+_PY_FRAME = re.compile(r'File "([^"\n]*)", line (\d+)(?:, in ([^\n]*))?')
+_PY_TRACEBACK = "Traceback (most recent call last):"
+_PY_STDLIB = re.compile(r"[\\/]lib[\\/](?:python|pypy)\d|\\Lib\\")
+_V8 = re.compile(r"^\s*at (?:async )?(?:(.+?) \()?(.+?):(\d+)(?::\d+)?\)?\s*$")
+_GECKO = re.compile(r"^\s*([^@\s]*)@(.+?):(\d+)(?::\d+)?\s*$")
+_JS_LIBRARY = re.compile(
+    r"(^|/)node_modules/|^webpack/(bootstrap|runtime)|/webpack/(bootstrap|runtime)|"
+    r"(^|/)@vite/|/\.vite/deps/|^native$|^<anonymous>$|\[native code\]"
+)
+_BUNDLE_HASH = re.compile(r"[.-][0-9a-fA-F]{6,}(?=\.[A-Za-z0-9]+$)")
+MAX_CULPRIT = 300
+
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
+_HEX = re.compile(
+    r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{6,}\b"
+)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
+_MAX_FINGERPRINT_PARTS = 20
+
+#: An in-app frame: (short path, line, function).
+Frame = tuple[str, str, str]
+
+
+def short_path(path: str) -> str:
+    """The last three parts of a path or URL path, without a bundle's content hash."""
+    if "\\" in path:
+        path = path.replace("\\", "/")
+    tail = [p for p in path.rsplit("/", 3)[-3:] if p]
+    if tail and any(c.isdigit() for c in tail[-1]):
+        tail[-1] = _BUNDLE_HASH.sub("", tail[-1])
+    return "/".join(tail)
+
+
+def _python_in_app(path: str) -> bool:
+    """Not a library: site-/dist-packages, the stdlib, frozen modules, `<string>`."""
+    if "-packages" in path or path.startswith("<"):
+        return False
+    return ("lib" not in path and "Lib" not in path) or _PY_STDLIB.search(path) is None
+
+
+def python_in_app(traceback: str) -> list[Frame]:
+    """The in-app frames of the raised exception's traceback, outermost first.
+
+    A chained traceback lists the causes first; the raised exception's own
+    frames are those after the last `Traceback (most recent call last):`.
+    """
+    if 'File "' not in traceback:
+        return []
+    last = traceback.rfind(_PY_TRACEBACK)
+    text = traceback[last:] if last > 0 else traceback
+    return [
+        (short_path(path), line, (function or "").strip())
+        for path, line, function in _PY_FRAME.findall(text)
+        if _python_in_app(path)
+    ]
+
+
+def js_in_app(stack: str) -> Frame | None:
+    """The first in-app frame of a V8, Firefox or Safari stack."""
+    for raw in stack.splitlines():
+        match = _V8.match(raw) or _GECKO.match(raw)
+        if match is None:
+            continue
+        function, location, line = match.group(1) or "", match.group(2), match.group(3)
+        if "(" in location or " " in location:  # eval frames and other shapes
+            continue
+        if _JS_LIBRARY.search(location):
+            continue
+        try:
+            path = urlsplit(location).path or location
+        except ValueError:
+            path = location
+        return short_path(path), line, function
+    return None
+
+
+def in_app_frames(traceback: str) -> list[Frame]:
+    """What grouping and the culprit read: Python's in-app frames, else JavaScript's first."""
+    frames = python_in_app(traceback)
+    if frames:
+        return frames
+    js = js_in_app(traceback)
+    return [js] if js else []
+
+
+def python_frames(traceback: str) -> list[tuple[str, str]]:
+    return [(path, function) for path, _, function in python_in_app(traceback)]
+
+
+def js_frame(stack: str) -> tuple[str, str] | None:
+    found = js_in_app(stack)
+    return None if found is None else (found[0], found[2])
+
+
+def culprit_of(frames: list[Frame], python: bool) -> str | None:
+    """`path:line in function` of the frame that raised: Python's deepest in-app frame,
+    JavaScript's first (the throw site)."""
+    if not frames:
+        return None
+    path, line, function = frames[-1] if python else frames[0]
+    where = f"{path}:{line}"
+    return (f"{where} in {function}" if function else where)[:MAX_CULPRIT]
+
+
+def culprit(traceback: str) -> str | None:
+    frames = python_in_app(traceback)
+    if frames:
+        return culprit_of(frames, python=True)
+    js = js_in_app(traceback)
+    return culprit_of([js], python=False) if js else None
+
+
+def normalized_message(message: str) -> str:
+    """What stays the same from one occurrence of a message to the next."""
+    text = _UUID.sub("<uuid>", message[:1000])
+    text = _QUOTED.sub("<str>", text)
+    text = _HEX.sub("<hex>", text)
+    return _NUMBER.sub("<n>", text)
+
+
+def default_parts(message: str, frames: list[Frame]) -> list[str]:
+    if frames:
+        return [f"{path}:{function}" for path, _, function in frames]
+    return ["message:" + normalized_message(message)]
+
+
+def key_of(
+    project: str,
+    exception_type: str,
+    message: str,
+    frames: list[Frame],
+    fingerprint: Sequence[str] | None = None,
+) -> str:
+    parts = default_parts(message, frames)
+    if fingerprint:
+        expanded: list[str] = []
+        for part in fingerprint:
+            expanded += parts if part == DEFAULT else ["client:" + part]
+        parts = expanded
+    key = "\x1f".join([project, exception_type, *parts])
+    return hashlib.md5(key.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
+
+
+def grouping_key(
+    project: str,
+    exception_type: str,
+    message: str,
+    traceback: str,
+    fingerprint: Sequence[str] | None = None,
+) -> str:
+    return key_of(project, exception_type, message, in_app_frames(traceback), fingerprint)
+
+
+def group_report(
+    project: str,
+    exception_type: str,
+    message: str,
+    traceback: str,
+    fingerprint: Sequence[str] | None = None,
+) -> tuple[str, str | None]:
+    """(grouping key, culprit) from one pass over the traceback (the ingest path)."""
+    frames = python_in_app(traceback)
+    python = bool(frames)
+    if not python:
+        js = js_in_app(traceback)
+        frames = [js] if js else []
+    key = key_of(project, exception_type, message, frames, fingerprint)
+    return key, culprit_of(frames, python)
+
+
+def check_fingerprint(value: object) -> list[str] | None:
+    """A client's `fingerprint` field: a list of 1-20 strings, or None; ValueError if not."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= _MAX_FINGERPRINT_PARTS
+        or not all(isinstance(p, str) and 0 < len(p) <= 200 for p in value)
+    ):
+        raise ValueError(
+            f"must be a list of 1-{_MAX_FINGERPRINT_PARTS} non-empty strings of at most 200"
+            ' characters ("{{ default }}" stands for the computed grouping)'
+        )
+    return list(value)
