@@ -10,6 +10,9 @@ DEV_STAMP := $(VENV)/.installed-dev
 # The published monlight 0.3.0 client, kept out of the venv (it shares the import
 # name of our own client); installed here so the tests that run it stay offline.
 PUBLISHED_CLIENT := $(VENV)/test-cache/monlight-0.3.0
+# The published 0.3.0 sdist's own tests/ (and its pytest config), run against our
+# client by tests/clients_python/test_published_suite.py.
+PUBLISHED_TESTS := $(VENV)/test-cache/monlight-0.3.0-tests
 
 .PHONY: run test lint typecheck bench smoke clean
 
@@ -23,9 +26,15 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	touch $(RUN_STAMP)
 
 # Everything the tests need on top.
-$(DEV_STAMP): pyproject.toml $(RUN_STAMP)
+$(DEV_STAMP): pyproject.toml clients/python/pyproject.toml $(RUN_STAMP)
 	$(PIP) install -e '.[dev]'
 	$(PIP) install --no-deps --target $(PUBLISHED_CLIENT) monlight==0.3.0
+	$(PIP) install -e clients/python
+	rm -rf $(PUBLISHED_TESTS) && mkdir -p $(PUBLISHED_TESTS)
+	$(PIP) download --no-binary :all: --no-deps -d $(PUBLISHED_TESTS) monlight==0.3.0
+	tar -xzf $(PUBLISHED_TESTS)/monlight-0.3.0.tar.gz -C $(PUBLISHED_TESTS) --strip-components=1 \
+		monlight-0.3.0/tests monlight-0.3.0/pyproject.toml
+	rm $(PUBLISHED_TESTS)/monlight-0.3.0.tar.gz
 	touch $(DEV_STAMP)
 
 # The browser SDK's dev tools (minifiers for its size check; they also rebuild the

@@ -1,0 +1,1 @@
+"""Monlight integration modules for web frameworks and logging."""
