@@ -21,6 +21,7 @@ SUITES = (
     "bench.metrics",
     "bench.logs",
     "bench.relay",
+    "bench.client",
     "bench.memory",
 )
 
