@@ -8,6 +8,7 @@ machine. `python -m bench.baseline_app` serves it on $HOST:$PORT.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import orjson
 import uvicorn
@@ -31,8 +32,13 @@ app = Starlette(routes=[Route("/api/errors", post, methods=["POST"]), Route("/he
 
 
 def main() -> None:
+    serve(app)
+
+
+def serve(asgi_app: Any) -> None:
+    """uvicorn as the services run it (httptools, uvloop), quiet, on $HOST:$PORT."""
     uvicorn.run(
-        app,
+        asgi_app,
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "8000")),
         http="httptools",

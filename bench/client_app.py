@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
-import uvicorn
 from fastapi import FastAPI
+
+from bench.baseline_app import serve
 
 app = FastAPI()
 
@@ -36,17 +37,7 @@ if os.environ.get("MONLIGHT_MIDDLEWARE") == "1":
 
 
 def main() -> None:
-    uvicorn.run(
-        app,
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8000")),
-        http="httptools",
-        loop="uvloop",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        backlog=2048,
-    )
+    serve(app)
 
 
 if __name__ == "__main__":

@@ -142,9 +142,11 @@ def test_an_idle_connection_closed_by_the_upstream_is_replaced(
 
 
 def test_a_silent_upstream_is_a_timeout(server: Callable[[Handler], RawServer]) -> None:
+    released = threading.Event()
+
     def silent(conn: socket.socket) -> None:
         read_request(conn)
-        time.sleep(3)
+        released.wait(10)  # holds the connection open without a byte of answer
         conn.close()
 
     s = server(silent)
@@ -152,6 +154,7 @@ def test_a_silent_upstream_is_a_timeout(server: Callable[[Handler], RawServer]) 
     with pytest.raises(UpstreamTimeout):
         post(s.url, timeout=0.5)
     assert time.monotonic() - started < 2
+    released.set()
 
 
 @pytest.mark.parametrize(
