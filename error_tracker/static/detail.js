@@ -49,6 +49,10 @@
           UI.sourceBadge(error.source), status),
         h("p", { class: "error-message", id: "error-message" },
           error.message || h("span", { class: "muted", text: "(no message)" })),
+        error.culprit
+          ? h("p", { class: "culprit-line" }, "Raised in ",
+            h("code", { class: "culprit", id: "culprit", text: error.culprit }))
+          : null,
         h("div", { class: "head-foot" },
           h("dl", { class: "facts" },
             fact("Project", h("span", { class: "project", text: error.project })),

@@ -208,7 +208,9 @@
       h("td", { class: "c-message", "data-label": "Message", title: error.message.slice(0, 2000) },
         error.message
           ? h("span", { class: "message-text", text: shorten(error.message) })
-          : h("span", { class: "muted", text: "(no message)" })),
+          : h("span", { class: "muted", text: "(no message)" }),
+        // Where in the app it was raised: the frame a person opens first.
+        error.culprit ? h("code", { class: "culprit", text: error.culprit }) : null),
       h("td", { class: "c-project", "data-label": "Project" },
         h("span", { class: "project", text: error.project })),
       h("td", { class: "c-count num", "data-label": "Count", text: error.count.toLocaleString("en-US") }),

@@ -105,7 +105,7 @@ def test_list_filter_detail_and_resolve(
     expect(page.locator("#summary")).to_have_text("Showing 1–2 of 2")
     # Newest first; the hostile message is shown verbatim, as text.
     expect(rows.nth(0)).to_have_attribute("data-id", str(js_id))
-    expect(row(page, xss_id).locator(".c-message")).to_have_text(XSS)
+    expect(row(page, xss_id).locator(".c-message .message-text")).to_have_text(XSS)
     expect(row(page, xss_id).locator(".c-type")).to_have_text("ValueError")
     expect(row(page, xss_id).locator(".c-project")).to_have_text("shop")
     expect(row(page, xss_id).locator(".c-count")).to_have_text("1")
@@ -392,3 +392,21 @@ def test_a_regression_is_badged_and_has_its_own_filter(service: ServiceProcess, 
 
     page.goto(f"{service.url}/errors/{back}")
     expect(page.locator("#status .badge")).to_have_text("Regressed")
+
+
+def test_the_culprit_shows_in_the_list_and_on_the_detail(
+    service: ServiceProcess, page: Page
+) -> None:
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.12/site-packages/starlette/routing.py", line 74, in app\n'
+        '  File "/srv/shop/app/views.py", line 51, in coupon\n'
+        '  File "/usr/lib/python3.12/json/decoder.py", line 355, in raw_decode\n'
+        "ValueError: bad coupon\n"
+    )
+    error_id = post_error(service, traceback=traceback)
+    page.goto(service.url + "/")
+    enter_key(page)
+    expect(row(page, error_id).locator(".culprit")).to_have_text("shop/app/views.py:51 in coupon")
+    row(page, error_id).locator(".type-link").click()
+    expect(page.locator("#culprit")).to_have_text("shop/app/views.py:51 in coupon")
