@@ -19,7 +19,7 @@ from typing import Any
 
 import monlight
 from monlight import _defaults
-from monlight.integrations._common import brace_template
+from monlight.integrations._common import brace_template, record_request
 
 logger = logging.getLogger(__name__)
 
@@ -94,17 +94,11 @@ class MonlightMiddleware:
         if client is None:
             return
         try:
-            labels = {
-                "method": request.method,
-                "endpoint": _endpoint(request),
-                "status": str(status),
-            }
-            client.counter("http_requests_total", labels=labels)
-            client.histogram(
-                "http_request_duration_seconds", value=time.perf_counter() - start, labels=labels
-            )
+            method, endpoint = request.method, _endpoint(request)
         except Exception:
             logger.debug("recording request metrics failed", exc_info=True)
+            return
+        record_request(client, method, endpoint, status, time.perf_counter() - start)
 
 
 def _user_id(request: Any) -> str | None:

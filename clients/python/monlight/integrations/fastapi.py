@@ -16,6 +16,7 @@ from typing import Any
 
 from monlight import _defaults
 from monlight.error_client import ErrorClient
+from monlight.integrations._common import record_request
 from monlight.metrics_client import MetricsClient
 
 logger = logging.getLogger(__name__)
@@ -79,17 +80,11 @@ class MonlightMiddleware:
 
     def _record(self, scope: Scope, status: int, duration: float) -> None:
         try:
-            labels = {
-                "method": scope.get("method", ""),
-                "endpoint": _endpoint(scope),
-                "status": str(status),
-            }
-            self.metrics_client.counter("http_requests_total", labels=labels)
-            self.metrics_client.histogram(
-                "http_request_duration_seconds", value=duration, labels=labels
-            )
+            endpoint = _endpoint(scope)
         except Exception:
             logger.debug("recording request metrics failed", exc_info=True)
+            return
+        record_request(self.metrics_client, scope.get("method", ""), endpoint, status, duration)
 
 
 def request_context(request: Any) -> dict[str, Any]:

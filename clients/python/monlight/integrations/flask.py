@@ -13,9 +13,8 @@ import logging
 import time
 from typing import Any
 
-from monlight import _defaults
 from monlight.error_client import ErrorClient
-from monlight.integrations._common import brace_template
+from monlight.integrations._common import brace_template, record_request
 from monlight.metrics_client import MetricsClient
 
 logger = logging.getLogger(__name__)
@@ -42,19 +41,11 @@ def instrument(
             if start is None:
                 return
             try:
-                labels = {
-                    "method": request.method,
-                    "endpoint": _endpoint(request),
-                    "status": str(status),
-                }
-                metrics_client.counter("http_requests_total", labels=labels)
-                metrics_client.histogram(
-                    "http_request_duration_seconds",
-                    value=time.perf_counter() - start,
-                    labels=labels,
-                )
+                method, endpoint = request.method, _endpoint(request)
             except Exception:
                 logger.debug("recording request metrics failed", exc_info=True)
+                return
+            record_request(metrics_client, method, endpoint, status, time.perf_counter() - start)
 
         def _monlight_start() -> None:
             g._monlight_start = time.perf_counter()
@@ -98,21 +89,17 @@ def setup_monlight(
     flush_interval: float = 10.0,
     environment: str | None = None,
 ) -> dict[str, Any]:
-    """Create the clients, hook them into the app and make them the process defaults."""
-    error_client = (
-        ErrorClient(error_tracker_url, api_key, project=project, environment=environment)
-        if error_tracker_url
-        else None
+    """Create the clients (as `monlight.init` does), hook them into the app; they also
+    become the process defaults."""
+    import monlight
+
+    clients = monlight.init(
+        api_key=api_key,
+        error_tracker_url=error_tracker_url,
+        metrics_collector_url=metrics_collector_url,
+        project=project,
+        environment=environment,
+        flush_interval=flush_interval,
     )
-    metrics_client = (
-        MetricsClient(
-            metrics_collector_url, api_key, flush_interval=flush_interval, project=project
-        )
-        if metrics_collector_url
-        else None
-    )
-    instrument(app, error_client=error_client, metrics_client=metrics_client)
-    if metrics_client is not None:
-        metrics_client.start()
-    _defaults.set_default_clients(error_client, metrics_client)
-    return {"error_client": error_client, "metrics_client": metrics_client}
+    instrument(app, **clients)
+    return clients
