@@ -75,4 +75,8 @@ MIGRATIONS: list[Migration] = [
     DROP INDEX idx_fingerprint_resolved;
     CREATE INDEX idx_errors_keyless_fingerprint ON errors(fingerprint) WHERE grouping_key IS NULL;
     """,
+    # 8 (ours): reports per hour over the last day, for the list's sparkline (activity.py);
+    # a short text in the group's own row, bounded to 24 counts. Groups from before start
+    # counting at their next report.
+    "ALTER TABLE errors ADD COLUMN hourly TEXT;",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from error_tracker.grouping import culprit
+from error_tracker.grouping import culprit, traceback_frames
 from error_tracker.listing import LIST_COLUMNS, row_to_dict
 
 
@@ -30,6 +30,9 @@ def get_error(conn: sqlite3.Connection, error_id: int) -> dict[str, Any] | None:
     *listed, traceback, resolved_at = row
     out = row_to_dict(listed)
     out["traceback"] = traceback
+    # Line spans of its frames, in-app or not, and which is the culprit: the page
+    # folds library frames by the same rule that groups.
+    out["traceback_frames"] = traceback_frames(traceback)
     out["resolved_at"] = resolved_at
     if out["culprit"] is None:  # a group from before culprits were kept
         out["culprit"] = culprit(traceback)

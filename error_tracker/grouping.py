@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT = "{{ default }}"
@@ -212,3 +213,52 @@ def check_fingerprint(value: object) -> list[str] | None:
             ' characters ("{{ default }}" stands for the computed grouping)'
         )
     return list(value)
+
+
+def _js_location_in_app(location: str) -> bool:
+    return not ("(" in location or " " in location or _JS_LIBRARY.search(location))
+
+
+def traceback_frames(traceback: str) -> list[dict[str, Any]]:
+    """The frames of a traceback as line spans, for the detail view to fold and highlight.
+
+    Lines are `traceback.split("\\n")`; a frame is `start` to `end` (exclusive): a
+    Python frame is its `File "..."` line and the indented source and `^^^^`
+    lines under it, a JavaScript frame one line. `in_app` is the rule grouping
+    uses; `culprit` marks the frame the culprit names (Python: the raised
+    exception's deepest in-app frame; JavaScript: the first in-app frame).
+    """
+    frames: list[dict[str, Any]] = []
+    raised_from = 0  # first frame of the raised exception (after the last chain header)
+    python = False
+    current: dict[str, Any] | None = None
+    for i, line in enumerate(traceback.split("\n")):
+        stripped = line.lstrip()
+        if stripped.startswith('File "'):
+            match = _PY_FRAME.match(stripped)
+            if match:
+                python = True
+                current = {"start": i, "end": i + 1, "in_app": _python_in_app(match.group(1))}
+                frames.append(current)
+                continue
+        if current is not None and python and line[:1] in (" ", "\t") and stripped:
+            current["end"] = i + 1  # the frame's source line, `^^^^` markers
+            continue
+        current = None
+        if stripped.startswith(_PY_TRACEBACK):
+            raised_from = len(frames)
+            continue
+        js = _V8.match(line) or _GECKO.match(line)
+        if js is not None and not python:
+            frames.append({"start": i, "end": i + 1, "in_app": _js_location_in_app(js.group(2))})
+    for frame in frames:
+        frame["culprit"] = False
+    if python:
+        app = [f for f in frames[raised_from:] if f["in_app"]]
+        if app:
+            app[-1]["culprit"] = True
+    else:
+        first = next((f for f in frames if f["in_app"]), None)
+        if first is not None:
+            first["culprit"] = True
+    return frames

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from error_tracker.activity import bump, hour_of
 from error_tracker.fingerprint import fingerprint
 from error_tracker.grouping import check_fingerprint, group_report
 from shared.responses import BadRequest
@@ -102,8 +103,11 @@ def parse_report(body: bytes) -> Report:
     )
 
 
-def find_group(conn: sqlite3.Connection, report: Report) -> tuple[int, int, int, str] | None:
-    """(id, count, resolved, fingerprint) of the report's group, if it has one.
+GroupRow = tuple[int, int, int, str, str | None]
+
+
+def find_group(conn: sqlite3.Connection, report: Report) -> GroupRow | None:
+    """(id, count, resolved, fingerprint, hourly) of the report's group, if it has one.
 
     By grouping key; else a group from before grouping v2 (no key yet) with the
     report's v1 fingerprint, which then takes the key: old databases keep their
@@ -111,14 +115,14 @@ def find_group(conn: sqlite3.Connection, report: Report) -> tuple[int, int, int,
     raised at the same line (from another call path): the report starts its own.
     """
     row = conn.execute(
-        "SELECT id, count, resolved, fingerprint FROM errors WHERE grouping_key = ?"
+        "SELECT id, count, resolved, fingerprint, hourly FROM errors WHERE grouping_key = ?"
         " ORDER BY id DESC LIMIT 1",
         (report.grouping_key,),
     ).fetchone()
     if row is not None:
         return row  # type: ignore[no-any-return]
     row = conn.execute(
-        "SELECT id, count, resolved, fingerprint FROM errors"
+        "SELECT id, count, resolved, fingerprint, hourly FROM errors"
         " WHERE fingerprint = ? AND grouping_key IS NULL ORDER BY id DESC LIMIT 1",
         (report.fingerprint,),
     ).fetchone()
@@ -137,8 +141,8 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
     if row is None:
         cur = conn.execute(
             "INSERT INTO errors (fingerprint, grouping_key, culprit, project, exception_type,"
-            " message, traceback, count, first_seen, last_seen, resolved)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 0)",
+            " message, traceback, count, first_seen, last_seen, resolved, hourly)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, 0, ?)",
             (
                 report.fingerprint,
                 report.grouping_key,
@@ -149,6 +153,7 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
                 report.traceback,
                 now,
                 now,
+                bump(None, hour_of(now)),
             ),
         )
         error_id = cur.lastrowid
@@ -156,14 +161,16 @@ def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> O
         outcome = Outcome("created", error_id, 1, report.fingerprint)
     else:
         error_id, count, resolved, group_fingerprint = row[0], row[1] + 1, bool(row[2]), row[3]
+        hourly = bump(row[4], hour_of(now))
         # Naming `resolved` in SET rewrites its index entries even when the value
         # stays 0, so the common repeat leaves it out.
         conn.execute(
-            "UPDATE errors SET count = ?, last_seen = ?, resolved = 0, resolved_at = NULL,"
-            " regressed_at = ?, times_reopened = times_reopened + 1 WHERE id = ?"
+            "UPDATE errors SET count = ?, last_seen = ?, hourly = ?, resolved = 0,"
+            " resolved_at = NULL, regressed_at = ?, times_reopened = times_reopened + 1"
+            " WHERE id = ?"
             if resolved
-            else "UPDATE errors SET count = ?, last_seen = ? WHERE id = ?",
-            (count, now, now, error_id) if resolved else (count, now, error_id),
+            else "UPDATE errors SET count = ?, last_seen = ?, hourly = ? WHERE id = ?",
+            (count, now, hourly, now, error_id) if resolved else (count, now, hourly, error_id),
         )
         outcome = Outcome(
             "reopened" if resolved else "incremented", error_id, count, group_fingerprint

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 
 from error_tracker import search
+from error_tracker.activity import series
 from shared.responses import BadRequest
 from shared.timeutil import format_iso, parse_iso
 from shared.validate import query_choice, query_int
@@ -28,7 +29,7 @@ BROWSER = (
 LIST_COLUMNS = (
     "e.id, e.fingerprint, e.project, e.exception_type, e.message, e.count,"
     f" e.first_seen, e.last_seen, e.resolved, {BROWSER} AS browser,"
-    " e.regressed_at, e.times_reopened, e.culprit"
+    " e.regressed_at, e.times_reopened, e.culprit, e.hourly"
 )
 
 
@@ -134,6 +135,8 @@ def row_to_dict(row: Sequence[Any]) -> dict[str, Any]:
         "times_reopened": row[11],
         # `path:line in function` of the app's frame that raised (null when none is).
         "culprit": row[12],
+        # Reports per hour over the last 24 hours, oldest first (the list's sparkline).
+        "hourly": series(row[13]),
     }
 
 

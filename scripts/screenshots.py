@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
+from error_tracker.activity import bump, hour_of  # noqa: E402
 from shared.timeutil import format_iso  # noqa: E402
 from tests.browser import DESKTOP, launch_chromium, open_page  # noqa: E402
 from tests.helpers import ServiceProcess, tracker_env  # noqa: E402
@@ -35,15 +36,53 @@ API_KEY = "test-key"  # tracker_env's key
 
 # ---- Error Tracker ------------------------------------------------------------
 
+# A real FastAPI traceback (starlette → fastapi → the app), paths as in a container.
 PY_ORDER_TB = """Traceback (most recent call last):
-  File "/app/.venv/lib/python3.12/site-packages/starlette/routing.py", line 74, in app
-    response = await func(request)
+  File "$SITE/starlette/middleware/errors.py", line 164, in __call__
+    await self.app(scope, receive, _send)
+  File "$SITE/fastapi/telemetry/_asgi.py", line 151, in __call__
+    await self.app(scope, receive, send)
+  File "$SITE/fastapi/_body_limit.py", line 80, in __call__
+    await self.app(scope, receive, send)
+  File "$SITE/starlette/middleware/exceptions.py", line 63, in __call__
+    await wrap_app_handling_exceptions(self.app, conn)(scope, receive, send)
+  File "$SITE/starlette/_exception_handler.py", line 53, in wrapped_app
+    raise exc
+  File "$SITE/starlette/_exception_handler.py", line 42, in wrapped_app
+    await app(scope, receive, sender)
+  File "$SITE/fastapi/middleware/asyncexitstack.py", line 18, in __call__
+    await self.app(scope, receive, send)
+  File "$SITE/starlette/routing.py", line 683, in __call__
+    await self.middleware_stack(scope, receive, send)
+  File "$SITE/fastapi/routing.py", line 2929, in app
+    await route.handle(scope, receive, send)
+  File "$SITE/fastapi/routing.py", line 1375, in handle
+    await super().handle(scope, receive, send)
+  File "$SITE/starlette/routing.py", line 289, in handle
+    await self.app(scope, receive, send)
+  File "$SITE/fastapi/routing.py", line 175, in app
+    await wrap_app_handling_exceptions(app, request)(scope, receive, send)
+  File "$SITE/starlette/_exception_handler.py", line 53, in wrapped_app
+    raise exc
+  File "$SITE/starlette/_exception_handler.py", line 42, in wrapped_app
+    await app(scope, receive, sender)
+  File "$SITE/fastapi/routing.py", line 161, in app
+    response = await f(request)
+               ^^^^^^^^^^^^^^^^
+  File "$SITE/fastapi/routing.py", line 762, in app
+    raw_response = await run_endpoint_function(
+                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "$SITE/fastapi/routing.py", line 381, in run_endpoint_function
+    return await dependant.call(**values)
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
   File "/app/shop/api/orders.py", line 88, in get_order
-    return JSONResponse(serialize_order(order))
+    return serialize_order(order)
+           ^^^^^^^^^^^^^^^^^^^^^^
   File "/app/shop/api/serializers.py", line 41, in serialize_order
-    "shipping": format_address(order.meta["shipping_address"]),
+    "shipping": format_address(order["meta"]["shipping_address"]),
+                               ~~~~~~~~~~~~~^^^^^^^^^^^^^^^^^^^^
 KeyError: 'shipping_address'
-"""
+""".replace("$SITE", "/app/.venv/lib/python3.12/site-packages")
 
 PY_SIGNUP_TB = """Traceback (most recent call last):
   File "/app/shop/api/accounts.py", line 57, in signup
@@ -243,6 +282,16 @@ TRACKER_SAMPLES: list[tuple[dict[str, Any], int, timedelta, timedelta, bool]] = 
 ]
 
 
+def sample_hourly(times: int, first: datetime, last: datetime) -> str | None:
+    """The sparkline's counts for `times` reports between first and last seen,
+    crowding towards the last (as an error does once a deploy breaks something)."""
+    hourly = None
+    for n in range(times):
+        moment = first + (last - first) * (1 - ((times - 1 - n) / max(times, 1)) ** 2)
+        hourly = bump(hourly, hour_of(format_iso(moment)))
+    return hourly
+
+
 def seed_tracker(url: str, db_path: Path) -> dict[str, int]:
     """Report the sample errors through the API, then spread their times out.
 
@@ -268,11 +317,13 @@ def seed_tracker(url: str, db_path: Path) -> dict[str, int]:
             error_id = ids[report["exception_type"]]
             first, last = now - first_ago, now - last_ago
             conn.execute(
-                "UPDATE errors SET first_seen = ?, last_seen = ?, resolved_at = ? WHERE id = ?",
+                "UPDATE errors SET first_seen = ?, last_seen = ?, resolved_at = ?, hourly = ?"
+                " WHERE id = ?",
                 (
                     iso(first),
                     iso(last),
                     iso(last + timedelta(hours=1)) if resolved else None,
+                    sample_hourly(times, first, last),
                     error_id,
                 ),
             )

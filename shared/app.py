@@ -191,7 +191,7 @@ def create_app(service: Service[S, Any], settings: S) -> Starlette:
 
     routes = [health_route(state), *service.routes]
     if service.ui is not None:
-        routes += service.ui.routes()
+        routes += service.ui.routes(service.key_var, service.stack_key_env)
     outer = list(service.middleware(settings)) if service.middleware is not None else []
     app = Starlette(
         routes=routes,

@@ -200,7 +200,9 @@ class UI:
     pages: tuple[Page, ...]
     data: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self, page: Page, assets: Mapping[str, Asset]) -> str:
+    def render(
+        self, page: Page, assets: Mapping[str, Asset], key_hint: Mapping[str, str] | None = None
+    ) -> str:
         """The HTML of one page (`assets` as `routes` loads them)."""
         return render_shell(
             assets,
@@ -210,13 +212,17 @@ class UI:
             styles=[*SHARED_STYLES, *page.styles],
             scripts=[*SHARED_SCRIPTS, *page.scripts],
             root=page.root,
-            data=self.data,
+            data={**self.data, **(key_hint or {})},
         )
 
-    def routes(self) -> list[BaseRoute]:
-        """Every page plus `GET /static/...`, assets read (and pages rendered) now, once."""
+    def routes(self, key_var: str = "API_KEY", stack_key_env: str = "") -> list[BaseRoute]:
+        """Every page plus `GET /static/...`, assets read (and pages rendered) now, once.
+
+        The key's variable names go to the key prompt, so it can say where the key is.
+        """
         assets = load_ui_assets(self.static_dir)
+        hint = {"key-var": key_var, "stack-key-env": stack_key_env}
         pages: list[BaseRoute] = [
-            page_route(page.path, self.render(page, assets), page.name) for page in self.pages
+            page_route(page.path, self.render(page, assets, hint), page.name) for page in self.pages
         ]
         return [*pages, static_route(assets)]

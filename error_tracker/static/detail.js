@@ -64,7 +64,8 @@
           actions)),
       h("section", { class: "card", "aria-labelledby": "tb-title" },
         h("h2", { id: "tb-title", text: "Traceback" }),
-        tracebackBlock(error.traceback, "traceback", error.exception_type)),
+        tracebackBlock(error.traceback, "traceback", error.exception_type,
+          error.traceback_frames)),
       h("section", { class: "occurrences", "aria-labelledby": "occ-title" },
         h("h2", { id: "occ-title" }, "Occurrences ",
           h("span", { class: "muted count-note", text: occurrences.length < error.count
@@ -73,6 +74,7 @@
         occurrences.length
           ? occurrences.map((o) => occurrence(o, error.traceback))
           : h("p", { class: "muted", text: "No occurrences are kept for this error." })));
+    showCulprit(document.getElementById("traceback"));
   }
 
   function showActions(error, actions, status) {
@@ -110,21 +112,77 @@
       h("span", { class: "muted", text: " · reopens if it happens again" }));
   }
 
+  /** `starlette`, `@sentry/browser`: the package a library frame's line names, if any. */
+  function packageOf(line) {
+    const m = /(?:site|dist)-packages[\\/]([^\\/"]+)|node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(line);
+    return m ? (m[1] || m[2]).replace(/\.py$/, "") : null;
+  }
+
   /**
-   * Monospace traceback. Frame lines are darker than source lines so the path
-   * stands out, and the exception line (last in Python, first in JS) is red.
+   * Monospace traceback. With `frames` (the detail API's `traceback_frames`), the
+   * app's frames are highlighted, the culprit marked, and each run of library
+   * frames folded behind one line that names their packages: a FastAPI error
+   * opens on its own frame, not on sixty lines of framework.
    */
-  function tracebackBlock(text, id, exceptionType) {
+  function tracebackBlock(text, id, exceptionType, frames) {
     if (!text) return h("p", { class: "muted", text: "No traceback was sent." });
-    const lines = text.replace(/\s+$/, "").split("\n");
-    const last = lines.length - 1;
+    const lines = text.split("\n");
+    let n = lines.length;
+    while (n > 0 && !lines[n - 1].trim()) n--;
     const head = exceptionType ? `${exceptionType}:` : null;
-    const isError = (line, i) => i === last || (head !== null && line.startsWith(head));
-    return h("pre", { class: "traceback", id }, h("code", {}, lines.map((line, i) => {
-      const frame = /^\s*(File "|at |\S*@\S+:\d+)/.test(line);
-      const cls = frame ? "tb-frame" : isError(line, i) ? "tb-error" : null;
-      return [cls ? h("span", { class: cls, text: line }) : line, i === last ? "" : "\n"];
-    })));
+    const isError = (line, i) => i === n - 1 || (head !== null && line.startsWith(head));
+    const line = (i, frameLine) => {
+      const text = lines[i];
+      const isFrame = frameLine ?? /^\s*(File "|at |\S*@\S+:\d+)/.test(text);
+      const cls = isFrame ? "tb-frame" : isError(text, i) ? "tb-error" : null;
+      return h("div", { class: cls ? `tb-line ${cls}` : "tb-line", text: text || " " });
+    };
+    const spans = (frames || []).filter((f) => f.start < n);
+    const frameLines = (f) => {
+      const out = [];
+      for (let i = f.start; i < Math.min(f.end, n); i++) out.push(line(i, i === f.start));
+      return out;
+    };
+    const out = [];
+    let i = 0;
+    let k = 0;
+    while (i < n) {
+      const f = spans[k];
+      if (!f || i < f.start) {
+        out.push(line(i));
+        i++;
+        continue;
+      }
+      if (f.in_app) {
+        out.push(h("div", { class: f.culprit ? "tb-app tb-culprit" : "tb-app",
+          id: f.culprit && id ? `${id}-culprit` : null }, frameLines(f)));
+        i = Math.max(f.end, i + 1);
+        k++;
+        continue;
+      }
+      const run = [f];  // library frames next to each other fold together
+      while (spans[k + run.length] && !spans[k + run.length].in_app
+        && spans[k + run.length].start === run[run.length - 1].end) run.push(spans[k + run.length]);
+      const packages = [...new Set(run.map((r) => packageOf(lines[r.start])).filter(Boolean))];
+      const label = `${UI.plural(run.length, "library frame")}`
+        + (packages.length ? ` · ${packages.slice(0, 4).join(", ")}${packages.length > 4 ? ", …" : ""}` : "");
+      out.push(h("details", { class: "tb-lib" }, h("summary", { text: label }),
+        run.map(frameLines)));
+      i = Math.max(run[run.length - 1].end, i + 1);
+      k += run.length;
+    }
+    return h("div", { class: "traceback", id, role: "region", "aria-label": "Traceback" },
+      h("code", {}, out));
+  }
+
+  /** Scrolls the traceback box (not the page) so the culprit frame shows. */
+  function showCulprit(box) {
+    const culprit = box && box.querySelector(".tb-culprit");
+    if (!culprit) return;
+    const bottom = culprit.offsetTop + culprit.offsetHeight;
+    if (bottom > box.scrollTop + box.clientHeight) {
+      box.scrollTop = Math.max(0, culprit.offsetTop - box.clientHeight / 3);
+    }
   }
 
   function occurrence(o, mainTraceback) {

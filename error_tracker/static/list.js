@@ -176,7 +176,8 @@
     }
     view.results.replaceChildren(h("table", { class: "error-table" },
       h("thead", {}, h("tr", {},
-        ["Type", "Message", "Project", "Count", "First seen", "Last seen", "Source", "Status"]
+        ["Type", "Message", "Project", "Count", "Last 24 h", "First seen", "Last seen", "Source",
+          "Status"]
           .map((name, i) => h("th", { scope: "col", class: i === 3 ? "num" : null, text: name })))),
       h("tbody", {}, errors.map(row))));
   }
@@ -195,6 +196,44 @@
     return line.length > MESSAGE_CHARS ? `${line.slice(0, MESSAGE_CHARS - 1)}…` : line;
   }
 
+  const SVG = "http://www.w3.org/2000/svg";
+
+  /**
+   * Reports per hour over the last 24 hours as bars, oldest left, the current
+   * hour right: a storm shows in the list before anyone opens the error.
+   */
+  function sparkline(hourly) {
+    const counts = Array.isArray(hourly) && hourly.length ? hourly : new Array(24).fill(0);
+    const total = counts.reduce((a, b) => a + b, 0);
+    const peak = Math.max(...counts);
+    const svg = document.createElementNS(SVG, "svg");
+    const width = counts.length * 4;
+    svg.setAttribute("viewBox", `0 0 ${width} 20`);
+    svg.setAttribute("width", String(width));
+    svg.setAttribute("height", "20");
+    svg.setAttribute("class", "sparkline");
+    svg.setAttribute("role", "img");
+    const label = total
+      ? `${UI.plural(total, "report")} in the last 24 hours, at most ${peak.toLocaleString("en-US")} in an hour`
+      : "No reports in the last 24 hours";
+    svg.setAttribute("aria-label", label);
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = label;
+    svg.append(title);
+    counts.forEach((count, i) => {
+      const bar = document.createElementNS(SVG, "rect");
+      // Square-root scale: one big hour does not flatten the rest to nothing.
+      const height = count ? Math.max(2, Math.round(18 * Math.sqrt(count / peak))) : 1;
+      bar.setAttribute("x", String(i * 4));
+      bar.setAttribute("y", String(20 - height));
+      bar.setAttribute("width", "3");
+      bar.setAttribute("height", String(height));
+      bar.setAttribute("class", count ? "bar" : "bar bar-empty");
+      svg.append(bar);
+    });
+    return svg;
+  }
+
   function row(error) {
     const href = UI.errorUrl(error.id);
     const open = (event) => {
@@ -210,10 +249,12 @@
           ? h("span", { class: "message-text", text: shorten(error.message) })
           : h("span", { class: "muted", text: "(no message)" }),
         // Where in the app it was raised: the frame a person opens first.
-        error.culprit ? h("code", { class: "culprit", text: error.culprit }) : null),
+        error.culprit
+          ? h("code", { class: "culprit", title: error.culprit, text: error.culprit }) : null),
       h("td", { class: "c-project", "data-label": "Project" },
         h("span", { class: "project", text: error.project })),
       h("td", { class: "c-count num", "data-label": "Count", text: error.count.toLocaleString("en-US") }),
+      h("td", { class: "c-activity", "data-label": "Last 24 h" }, sparkline(error.hourly)),
       h("td", { class: "c-first", "data-label": "First seen" }, timeEl(error.first_seen)),
       h("td", { class: "c-last", "data-label": "Last seen" }, timeEl(error.last_seen)),
       h("td", { class: "c-source", "data-label": "Source" }, UI.sourceBadge(error.source)),

@@ -1,7 +1,8 @@
 // What every Monlight web UI shares: the API key (prompt, localStorage, 401 → ask
 // again), API calls, DOM building and relative times. A page describes itself on
 // <html>: data-root (relative path to the service root), data-service (its name, as
-// shown to people) and data-key-store (the localStorage name of its key).
+// shown to people), data-key-store (the localStorage name of its key) and
+// data-key-var / data-stack-key-env (its key's variable, alone and in compose).
 // Everything that came from users is put on the page as text (textContent /
 // createTextNode), never as markup.
 "use strict";
@@ -10,6 +11,8 @@ const UI = (() => {
   const DOC = document.documentElement.dataset;
   const ROOT = DOC.root || "./";
   const SERVICE = DOC.service || "service";
+  const KEY_VAR = DOC.keyVar || "API_KEY";
+  const STACK_KEY_ENV = DOC.stackKeyEnv || "";
   const KEY_STORE = DOC.keyStore || "monlight.api_key";
 
   // ---- DOM -----------------------------------------------------------------
@@ -121,8 +124,15 @@ const UI = (() => {
     const form = h("form", { class: "key-card", id: "key-form" },
       h("h1", { text: "Enter your API key" }),
       h("p", { class: "muted", text:
-        `The ${SERVICE}'s API_KEY. It is kept in this browser only and sent with `
+        `The ${SERVICE}'s ${KEY_VAR}. It is kept in this browser only and sent with `
         + "each request as X-API-Key." }),
+      h("p", { class: "muted key-where", id: "key-where" },
+        "Where to find it: ", h("code", { text: "make run" }),
+        " prints it at start and keeps it in ", h("code", { text: "data/dev-keys.env" }),
+        " (", h("code", { text: "MONLIGHT_API_KEY" }), ")",
+        STACK_KEY_ENV ? ["; with Docker it is ", h("code", { text: STACK_KEY_ENV }),
+          " in ", h("code", { text: "deploy/secrets.env" })] : null,
+        "."),
       message ? h("p", { class: "alert alert-error", role: "alert", id: "key-error", text: message })
         : null,
       h("label", { for: "api-key", class: "sr-only", text: "API key" }),

@@ -38,7 +38,9 @@ def test_detail_is_one_flat_object(tracker: TestClient) -> None:
         "regressed_at": None,
         "times_reopened": 0,
         "culprit": "app.py:10 in f",
+        "hourly": [0] * 24,
         "traceback": PY_TB,
+        "traceback_frames": [{"start": 1, "end": 2, "in_app": True, "culprit": True}],
         "resolved_at": None,
     }
     assert [o["user_id"] for o in occurrences] == ["u2", "u1"]  # newest first

@@ -13,6 +13,7 @@ from error_tracker.grouping import (
     normalized_message,
     python_frames,
     short_path,
+    traceback_frames,
 )
 from tests.error_tracker.conftest import report
 
@@ -190,3 +191,42 @@ def test_the_culprit_is_the_apps_own_frame_that_raised(tracker: TestClient) -> N
     assert listed["id"] == created["id"] and listed["culprit"] == "shop/app/cart.py:12 in total"
     detail = tracker.get(f"/api/errors/{created['id']}").json()
     assert detail["culprit"] == "shop/app/cart.py:12 in total"
+
+
+def test_traceback_frames_mark_the_apps_frames_and_the_culprit() -> None:
+    text = PY311.format(line=3, line2=57, line3=12)
+    lines = text.split("\n")
+    frames = traceback_frames(text)
+    shown = [
+        (lines[f["start"]].strip()[:40], f["end"] - f["start"], f["in_app"], f["culprit"])
+        for f in frames
+    ]
+    assert shown == [
+        ('File "/srv/shop/app/cart.py", line 3, in', 3, True, False),  # the cause: not the culprit
+        ('File "/usr/local/lib/python3.11/site-pac', 3, False, False),
+        ('File "/srv/shop/app/views.py", line 57, ', 3, True, False),
+        ('File "/srv/shop/app/cart.py", line 12, i', 2, True, True),
+    ]
+    chrome = traceback_frames(CHROME.format(col=10))
+    assert [(f["start"], f["in_app"], f["culprit"]) for f in chrome] == [
+        (1, True, True),
+        (3, True, False),
+        (4, False, False),
+    ]
+    vendor = traceback_frames(VENDOR_FIRST)
+    assert [(f["in_app"], f["culprit"]) for f in vendor] == [
+        (False, False),
+        (False, False),
+        (True, True),
+    ]
+    firefox = traceback_frames(FIREFOX.format(col=5))
+    assert [(f["start"], f["culprit"]) for f in firefox] == [(0, True), (1, False)]
+    assert traceback_frames("ValueError: no frames") == []
+    library_only = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.12/json/decoder.py", line 3, in d\n'
+        "ValueError: v"
+    )
+    assert traceback_frames(library_only) == [
+        {"start": 1, "end": 2, "in_app": False, "culprit": False}
+    ]

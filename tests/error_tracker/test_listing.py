@@ -51,6 +51,7 @@ def test_list_item_shape(tracker: TestClient) -> None:
                 "regressed_at": None,
                 "times_reopened": 0,
                 "culprit": "app.py:10 in f",
+                "hourly": [0] * 24,  # both reports are months old
             }
         ],
         "total": 1,

@@ -6,8 +6,12 @@ cannot be used to read other files) run over the app's TestClient.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +20,15 @@ import pytest
 from playwright.sync_api import Page, expect
 from starlette.testclient import TestClient
 
-from tests.helpers import ServiceProcess, tracker_env
+from tests.helpers import (
+    ROOT,
+    ServiceProcess,
+    collector_env,
+    free_port,
+    published_client_dir,
+    tracker_env,
+    wait_until,
+)
 
 if TYPE_CHECKING:
     from tests.browser import PageEvents
@@ -410,3 +422,113 @@ def test_the_culprit_shows_in_the_list_and_on_the_detail(
     expect(row(page, error_id).locator(".culprit")).to_have_text("shop/app/views.py:51 in coupon")
     row(page, error_id).locator(".type-link").click()
     expect(page.locator("#culprit")).to_have_text("shop/app/views.py:51 in coupon")
+
+
+def readme_fastapi_app() -> str:
+    """The README's complete FastAPI app, as a reader pastes it."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"as `main\.py`.*?```python\n(.*?)```", text, re.S)
+    assert match is not None, "the README's FastAPI snippet is gone"
+    return match.group(1)
+
+
+@contextmanager
+def pasted_fastapi_app(tmp_path: Path, tracker: str, collector: str) -> Iterator[str]:
+    """The README's app in `main.py`, run as the README says: `uvicorn main:app`, with
+    the published monlight client and MONLIGHT_API_KEY from the environment."""
+    code = readme_fastapi_app()
+    assert "http://127.0.0.1:5010" in code and "http://127.0.0.1:5012" in code
+    app_dir = tmp_path / "shop"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text(
+        code.replace("http://127.0.0.1:5010", tracker).replace("http://127.0.0.1:5012", collector)
+    )
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(published_client_dir()), "MONLIGHT_API_KEY": KEY}
+    log = (tmp_path / "app.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=app_dir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, (tmp_path / "app.log").read_text()
+        try:
+            return httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, what="the README's FastAPI app")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def test_a_fastapi_error_opens_on_the_apps_frame(
+    tmp_path: Path, service: ServiceProcess, page: Page
+) -> None:
+    """Must-show 3: the README's FastAPI app, pasted, reports a real error; its page
+    shows the app's frame without scrolling and folds the framework's frames; the
+    list shows the culprit and the hour's report in the sparkline."""
+    with (
+        ServiceProcess("metrics_collector", collector_env(tmp_path)) as collector,
+        pasted_fastapi_app(tmp_path, service.url, collector.url) as app_url,
+    ):
+        assert httpx.get(f"{app_url}/coupons/WELCOME10").json() == {"percent_off": 10}
+        assert httpx.get(f"{app_url}/coupons/NOPE").status_code == 500
+
+        def reported() -> list[Any]:
+            return api_get(service, "/api/errors?project=shop")["errors"]  # type: ignore[no-any-return]
+
+        wait_until(reported, what="the FastAPI error in the tracker")
+        (group,) = reported()
+        raising_line = 1 + readme_fastapi_app().split("\n").index(
+            '    return {"percent_off": COUPONS[code]}  # an unknown code raises KeyError'
+        )
+        assert group["exception_type"] == "KeyError"
+        # The path's last three parts: the test's temporary directory, then shop/main.py.
+        assert group["culprit"] == f"{tmp_path.name}/shop/main.py:{raising_line} in coupon"
+
+        page.goto(service.url + "/")
+        enter_key(page)
+        listed = row(page, group["id"])
+        expect(listed.locator(".culprit")).to_have_text(group["culprit"])
+        spark = listed.locator("svg.sparkline")
+        expect(spark).to_have_attribute("aria-label", re.compile(r"^1 report in the last 24 hours"))
+        expect(spark.locator("rect")).to_have_count(24)
+        expect(spark.locator("rect.bar:not(.bar-empty)")).to_have_count(1)
+
+        listed.click()
+        culprit = page.locator("#traceback-culprit")
+        expect(culprit).to_be_in_viewport(ratio=1)
+        expect(culprit).to_contain_text(f'main.py", line {raising_line}, in coupon')
+        expect(culprit).to_contain_text("COUPONS[code]")
+        assert page.evaluate("window.scrollY") == 0  # in view as the page opens
+        folds = page.locator("#traceback .tb-lib")
+        assert folds.count() >= 1
+        expect(page.locator("#traceback .tb-lib[open]")).to_have_count(0)
+        summary = folds.first.locator("summary")
+        expect(summary).to_have_text(re.compile(r"^\d+ library frames · .*starlette"))
+        library = folds.first.locator(".tb-frame").first
+        expect(library).to_be_hidden()
+        summary.click()
+        expect(library).to_be_visible()
+        expect(library).to_contain_text("site-packages")
+
+        # The snippet's other promise: the requests reach the Metrics Collector.
+        def requests_counted() -> bool:
+            data = httpx.get(
+                f"{collector.url}/api/metrics",
+                params={"name": "http_requests_total", "period": "1h"},
+                headers={"X-API-Key": KEY},
+            ).json()
+            return bool(data.get("data"))
+
+        wait_until(requests_counted, timeout=30, what="the app's request metrics")
