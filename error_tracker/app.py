@@ -14,7 +14,7 @@ from error_tracker.alerts import Alert, Alerter
 from error_tracker.config import TrackerSettings
 from error_tracker.database import MIGRATIONS
 from error_tracker.detail import get_error
-from error_tracker.ingestion import parse_report, store
+from error_tracker.ingestion import Groups, parse_report, store
 from error_tracker.listing import (
     count_errors,
     count_key,
@@ -38,6 +38,8 @@ class Tracker(Context[TrackerSettings]):
     """The running tracker: settings, database and the alert sender."""
 
     alerter: Alerter = field(init=False)
+    #: The writer's memory of the groups (touched only in write jobs).
+    groups: Groups = field(default_factory=Groups)
 
     def __post_init__(self) -> None:
         self.alerter = Alerter(self.settings)
@@ -53,7 +55,7 @@ class Tracker(Context[TrackerSettings]):
 async def post_error(request: Request) -> Response:
     tracker = Tracker.of(request)
     report = parse_report(await request.body())
-    outcome = await tracker.db.write(lambda conn: store(conn, report))
+    outcome = await tracker.db.write(lambda conn: store(conn, report, groups=tracker.groups))
     if outcome.status != "incremented":  # new, or a regression: once each, never per repeat
         tracker.alerter.notify(
             Alert(

@@ -30,10 +30,18 @@ class Report:
     request_headers: str | None
     user_id: str | None
     extra: str | None
-    fingerprint: str
     grouping_key: str
     #: `path:line in function` of the app's frame that raised (None without one).
     culprit: str | None
+    #: The v1 fingerprint, computed when first needed: a report that joins its group
+    #: by grouping key (most of them) never needs it.
+    _v1: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        if self._v1 is None:
+            self._v1 = fingerprint(self.project, self.exception_type, self.traceback)
+        return self._v1
 
 
 @dataclass(slots=True)
@@ -97,7 +105,6 @@ def parse_report(body: bytes) -> Report:
         request_headers=orjson.dumps(headers).decode() if headers is not None else None,
         user_id=user_id,
         extra=extra_text,
-        fingerprint=fingerprint(project, exception_type, traceback),
         grouping_key=key,
         culprit=culprit,  # here on the event loop, not in the writer's job
     )
@@ -106,7 +113,28 @@ def parse_report(body: bytes) -> Report:
 GroupRow = tuple[int, int, int, str, str | None]
 
 
-def find_group(conn: sqlite3.Connection, report: Report) -> GroupRow | None:
+@dataclass(slots=True)
+class Groups:
+    """What the writer remembers about the database's groups between jobs."""
+
+    #: Whether groups from before grouping v2 may still wait for their key; None: not
+    #: looked yet. Groups never lose a key, so once none waits none ever will, and a
+    #: new group skips that lookup (most databases never had one).
+    keyless: bool | None = None
+
+    def any_keyless(self, conn: sqlite3.Connection) -> bool:
+        if self.keyless is None:
+            self.keyless = bool(
+                conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM errors WHERE grouping_key IS NULL)"
+                ).fetchone()[0]
+            )
+        return self.keyless
+
+
+def find_group(
+    conn: sqlite3.Connection, report: Report, groups: Groups | None = None
+) -> GroupRow | None:
     """(id, count, resolved, fingerprint, hourly) of the report's group, if it has one.
 
     By grouping key; else a group from before grouping v2 (no key yet) with the
@@ -121,6 +149,8 @@ def find_group(conn: sqlite3.Connection, report: Report) -> GroupRow | None:
     ).fetchone()
     if row is not None:
         return row  # type: ignore[no-any-return]
+    if groups is not None and not groups.any_keyless(conn):
+        return None
     row = conn.execute(
         "SELECT id, count, resolved, fingerprint, hourly FROM errors"
         " WHERE fingerprint = ? AND grouping_key IS NULL ORDER BY id DESC LIMIT 1",
@@ -134,10 +164,15 @@ def find_group(conn: sqlite3.Connection, report: Report) -> GroupRow | None:
     return row  # type: ignore[no-any-return]
 
 
-def store(conn: sqlite3.Connection, report: Report, now: str | None = None) -> Outcome:
-    """Create the group or count a repeat (reopening it), then add the occurrence."""
+def store(
+    conn: sqlite3.Connection, report: Report, now: str | None = None, groups: Groups | None = None
+) -> Outcome:
+    """Create the group or count a repeat (reopening it), then add the occurrence.
+
+    `groups` is the writer's memory between jobs; without it every lookup is made.
+    """
     now = now or now_iso()
-    row = find_group(conn, report)
+    row = find_group(conn, report, groups)
     if row is None:
         cur = conn.execute(
             "INSERT INTO errors (fingerprint, grouping_key, culprit, project, exception_type,"
