@@ -4,6 +4,7 @@ SDK, and the one declaration of the service (`SERVICE`)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,7 +193,17 @@ DEV_ORIGINS = tuple(
 
 
 def make_run(plan: StackPlan) -> StackPart:
-    """`make run`: wired to the local tracker and collector, with a development DSN key."""
+    """`make run`: wired to the local tracker and collector, with a development DSN key
+    and the local dev servers' origins, unless DSN_KEYS and CORS_ORIGINS say otherwise
+    (the stack run as a system service)."""
+    wiring = {
+        "ERROR_TRACKER_URL": plan.urls["error_tracker"],
+        "ERROR_TRACKER_API_KEY": plan.keys["error_tracker"],
+        "METRICS_COLLECTOR_URL": plan.urls["metrics_collector"],
+        "METRICS_COLLECTOR_API_KEY": plan.keys["metrics_collector"],
+    }
+    if os.environ.get("DSN_KEYS"):
+        return StackPart(env=wiring, note="DSN keys from DSN_KEYS")
     key_file = plan.data_dir / "dev-dsn-key"
     if key_file.exists():
         dsn = key_file.read_text().strip()
@@ -202,10 +213,7 @@ def make_run(plan: StackPlan) -> StackPart:
         key_file.write_text(dsn + "\n")
     return StackPart(
         env={
-            "ERROR_TRACKER_URL": plan.urls["error_tracker"],
-            "ERROR_TRACKER_API_KEY": plan.keys["error_tracker"],
-            "METRICS_COLLECTOR_URL": plan.urls["metrics_collector"],
-            "METRICS_COLLECTOR_API_KEY": plan.keys["metrics_collector"],
+            **wiring,
             "DSN_KEYS": f"dev:{dsn}",
             "CORS_ORIGINS": ",".join(DEV_ORIGINS),
         },
@@ -229,6 +237,7 @@ SERVICE: Service[RelaySettings, Relay] = Service(
     keyed_paths=is_admin,
     body_limits={"/api/source-maps": MAX_MAP_BYTES},
     middleware=cors,
+    forwards_to=("error_tracker", "metrics_collector"),
     test_env={
         "ERROR_TRACKER_URL": "http://127.0.0.1:9",
         "ERROR_TRACKER_API_KEY": "tracker-key",

@@ -2,7 +2,7 @@
 
 import sys
 
-from error_tracker import SERVICE
+from shared.entry import main
 
 if __name__ == "__main__":
-    sys.exit(SERVICE.main())
+    sys.exit(main("error_tracker"))

@@ -4,10 +4,12 @@ resolve, and the one declaration of the service (`SERVICE`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from error_tracker import search, web_ui
 from error_tracker.alerts import Alert, Alerter
@@ -25,7 +27,7 @@ from error_tracker.listing import (
 from error_tracker.projects import list_projects
 from error_tracker.resolve import resolve
 from error_tracker.retention import retention_worker
-from shared.app import Context, Worker
+from shared.app import Context, HotRoute, Worker
 from shared.responses import ApiError, JSONResponse, NotFound
 from shared.service import Service
 from shared.validate import path_int
@@ -52,9 +54,8 @@ class Tracker(Context[TrackerSettings]):
         ]
 
 
-async def post_error(request: Request) -> Response:
-    tracker = Tracker.of(request)
-    report = parse_report(await request.body())
+async def post_error(tracker: Tracker, body: bytes, scope: Scope) -> tuple[int, Any]:
+    report = parse_report(body)
     outcome = await tracker.db.write(lambda conn: store(conn, report, groups=tracker.groups))
     if outcome.status != "incremented":  # new, or a regression: once each, never per repeat
         tracker.alerter.notify(
@@ -67,7 +68,7 @@ async def post_error(request: Request) -> Response:
                 regression=outcome.status == "reopened",
             )
         )
-    return JSONResponse(outcome.body(), outcome.http_status)
+    return outcome.http_status, outcome.body()
 
 
 async def get_errors(request: Request) -> Response:
@@ -121,7 +122,6 @@ async def post_test_alert(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/errors", post_error, methods=["POST"]),
     Route("/api/errors", get_errors, methods=["GET"]),
     Route("/api/errors/{id}", get_error_detail, methods=["GET"]),
     Route("/api/errors/{id}/resolve", post_resolve, methods=["POST"]),
@@ -137,6 +137,7 @@ SERVICE: Service[TrackerSettings, Tracker] = Service(
     settings=TrackerSettings,
     migrations=MIGRATIONS,
     routes=ROUTES,
+    hot=[HotRoute("POST", "/api/errors", post_error)],
     context=Tracker,
     workers=Tracker.workers,
     ui=web_ui.UI,

@@ -2,7 +2,7 @@
 
 import sys
 
-from log_viewer import SERVICE
+from shared.entry import main
 
 if __name__ == "__main__":
-    sys.exit(SERVICE.main())
+    sys.exit(main("log_viewer"))

@@ -4,6 +4,7 @@ tail, and the one declaration of the service (`SERVICE`)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +114,10 @@ ROUTES = [
 
 
 def make_run(plan: StackPlan) -> StackPart:
-    """`make run` has no Docker: it reads sample containers the stack keeps writing."""
+    """`make run` has no Docker: it reads sample containers the stack keeps writing,
+    unless LOG_SOURCES names real ones (the stack run as a system service)."""
+    if os.environ.get("LOG_SOURCES"):
+        return StackPart(note=f"reads {os.environ['LOG_SOURCES']} (LOG_SOURCES)")
     root = plan.data_dir / "sample-logs"
     return StackPart(
         env={"LOG_SOURCES": str(root)},

@@ -2,7 +2,7 @@
 
 import sys
 
-from metrics_collector import SERVICE
+from shared.entry import main
 
 if __name__ == "__main__":
-    sys.exit(SERVICE.main())
+    sys.exit(main("metrics_collector"))

@@ -51,6 +51,7 @@ from metrics_collector import retention
 from metrics_collector.config import CollectorSettings
 from metrics_collector.database import read_state, write_state
 from metrics_collector.ingestion import Catalog
+from metrics_collector.query import TierCache
 from metrics_collector.sketch import Sketch
 from metrics_collector.stats import Stats, rollup, summarize
 from shared.bulk import BulkInsert
@@ -380,10 +381,18 @@ class Aggregator:
     `create_app`: `start()`, `stop()`, plus `trigger()` to run early.
     """
 
-    def __init__(self, db: Database, config: CollectorSettings, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: CollectorSettings,
+        catalog: Catalog,
+        tiers: TierCache | None = None,
+    ) -> None:
         self.db = db
         self.config = config
         self.catalog = catalog
+        #: Told after every commit of a run: what queries kept of the tiers is stale.
+        self.tiers = tiers
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._periodic = PeriodicWorker(
@@ -428,7 +437,11 @@ class Aggregator:
         """
         if self._stopping.is_set():
             raise Stopped
-        return self.db.write_sync(fn)
+        try:
+            return self.db.write_sync(fn)
+        finally:  # committed (or maybe not): either way, queries read the tiers afresh
+            if self.tiers is not None:
+                self.tiers.bump()
 
     def state(self) -> dict[str, str]:
         return self.read(read_state)  # type: ignore[no-any-return]

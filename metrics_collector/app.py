@@ -27,6 +27,7 @@ from metrics_collector.ingestion import (
     window_at,
 )
 from metrics_collector.query import (
+    TierCache,
     health_figures,
     label_values,
     list_names,
@@ -36,7 +37,7 @@ from metrics_collector.query import (
     parse_metrics_query,
     query_metrics,
 )
-from shared.app import Context, Worker
+from shared.app import Context, HotRoute, Worker
 from shared.responses import ApiError, JSONResponse
 from shared.service import Service
 from shared.validate import query_optional
@@ -48,10 +49,12 @@ class Collector(Context[CollectorSettings]):
 
     catalog: Catalog = field(init=False, default_factory=Catalog)
     rejections: Rejections = field(init=False, default_factory=Rejections)
+    #: Aggregated-tier rows of recent queries, until the aggregator next commits.
+    tiers: TierCache = field(init=False, default_factory=TierCache)
     aggregator: Aggregator = field(init=False)
 
     def __post_init__(self) -> None:
-        self.aggregator = Aggregator(self.db, self.settings, self.catalog)
+        self.aggregator = Aggregator(self.db, self.settings, self.catalog, self.tiers)
 
     def workers(self) -> list[Worker]:
         return [self.aggregator]
@@ -67,30 +70,31 @@ class Collector(Context[CollectorSettings]):
         return {**figures, "rejected_batches_24h": self.rejections.last_24h()}
 
 
-async def post_metrics(request: Request) -> Response:
-    collector = Collector.of(request)
+async def post_metrics(collector: Collector, body: bytes, scope: Scope) -> tuple[int, Any]:
     settings = collector.settings
     window = window_at(time.time(), settings.retention_hourly)
     catalog = collector.catalog
     known = catalog.known
     try:
-        batch = parse_batch(await request.body(), window, settings.max_batch_points)
+        batch = parse_batch(body, window, settings.max_batch_points)
         added = await collector.db.write(
             lambda conn: store(conn, batch, known, settings.max_series)
         )
     except ApiError as exc:
         if exc.status_code < 500:  # refused for good, not "retry later": never silent
-            client = request.client.host if request.client else "unknown"
-            collector.rejections.record(client, exc.detail)
+            client = scope.get("client")
+            collector.rejections.record(client[0] if client else "unknown", exc.detail)
         raise
     if added:
         catalog.remember(added)
-    return JSONResponse({"status": "accepted", "count": batch.count}, 202)
+    return 202, {"status": "accepted", "count": batch.count}
 
 
 async def get_metrics(request: Request) -> Response:
     q = parse_metrics_query(request.query_params)
-    return JSONResponse(await Collector.of(request).db.read(lambda conn: query_metrics(conn, q)))
+    collector = Collector.of(request)
+    tiers = collector.tiers
+    return JSONResponse(await collector.db.read(lambda conn: query_metrics(conn, q, cache=tiers)))
 
 
 async def get_names(request: Request) -> Response:
@@ -117,7 +121,6 @@ async def get_dashboard(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/metrics", post_metrics, methods=["POST"]),
     Route("/api/metrics", get_metrics, methods=["GET"]),
     Route("/api/metrics/names", get_names, methods=["GET"]),
     Route("/api/metrics/labels", get_labels, methods=["GET"]),
@@ -133,6 +136,7 @@ SERVICE: Service[CollectorSettings, Collector] = Service(
     settings=CollectorSettings,
     migrations=MIGRATIONS,
     routes=ROUTES,
+    hot=[HotRoute("POST", "/api/metrics", post_metrics)],
     context=Collector,
     workers=Collector.workers,
     health=Collector.health,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -286,23 +288,72 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
+class TierCache:
+    """Rows read from the aggregated tiers, kept until the aggregator next writes.
+
+    The minute and hour tiers change only when an aggregation or retention run
+    commits; between runs (a minute by default) every query of the same name,
+    filters and window reads the same rows, and at 32 connections re-reading
+    and re-decoding a day of them per request is most of the work. The raw
+    minutes not yet aggregated are always read fresh. `generation` is bumped
+    after each run's commit and read before a query's snapshot begins, so rows
+    are never kept under a generation newer than the data they came from.
+    """
+
+    def __init__(self, capacity: int = 32) -> None:
+        self.capacity = capacity
+        self.generation = 0
+        self._rows: OrderedDict[tuple[Any, ...], list[tuple[str, Any, Stats]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._rows.clear()
+
+    def get(self, key: tuple[Any, ...]) -> list[tuple[str, Any, Stats]] | None:
+        with self._lock:
+            rows = self._rows.get(key)
+            if rows is not None:
+                self._rows.move_to_end(key)
+            return rows
+
+    def put(self, key: tuple[Any, ...], rows: list[tuple[str, Any, Stats]]) -> None:
+        with self._lock:
+            if key[0] != self.generation:  # a run committed meanwhile: do not keep
+                return
+            self._rows[key] = rows
+            while len(self._rows) > self.capacity:
+                self._rows.popitem(last=False)
+
+
 def query_metrics(
-    conn: sqlite3.Connection, q: MetricsQuery, now: float | None = None
+    conn: sqlite3.Connection,
+    q: MetricsQuery,
+    now: float | None = None,
+    cache: TierCache | None = None,
 ) -> dict[str, Any]:
     """The read job of GET /api/metrics."""
+    generation = cache.generation if cache is not None else 0  # before the snapshot
     with snapshot(conn):
-        return _query_metrics(conn, q, now)
+        return _query_metrics(conn, q, now, cache, generation)
 
 
 #: Parts of an answer: group value → bucket → the rows (Stats) merged into it.
 Parts = dict[Any, dict[str, list[Stats]]]
 
 
-def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None) -> dict[str, Any]:
+def _query_metrics(
+    conn: sqlite3.Connection,
+    q: MetricsQuery,
+    now: float | None,
+    cache: TierCache | None = None,
+    generation: int = 0,
+) -> dict[str, Any]:
     state = read_state(conn)
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
-    parts = collect_parts(conn, q, scope)
+    parts = collect_parts(conn, q, scope, cache, generation)
     body: dict[str, Any] = {"name": q.name, "resolution": resolution, "period": q.period}
     if q.group_by is None:
         body["data"] = [stats_json(b, s) for b, s in merged_buckets(parts.get(None, {}))]
@@ -314,7 +365,7 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
     whole = make_scope(
         state, q.period, q.seconds, "minute", q.project, q.labels, now, whole_hours=True
     )
-    totals = collect_parts(conn, q, whole)
+    totals = collect_parts(conn, q, whole, cache, generation)
     body["series"] = []
     for value, members in top_groups(totals):
         buckets: dict[str, list[Stats]] = {}
@@ -332,7 +383,13 @@ def _query_metrics(conn: sqlite3.Connection, q: MetricsQuery, now: float | None)
     return body
 
 
-def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Parts:
+def collect_parts(
+    conn: sqlite3.Connection,
+    q: MetricsQuery,
+    scope: Scope,
+    cache: TierCache | None = None,
+    generation: int = 0,
+) -> Parts:
     """Every row of the answer, by group (None without group_by) and answer bucket."""
     where, args = scope.where()
     hourly = scope.resolution == "hour"
@@ -362,14 +419,21 @@ def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Pa
         expr = (
             "bucket" if segment.tier == scope.resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         )
-        rows = conn.execute(
-            _AGG_ROWS.format(bucket=expr, group=group_sql, table=table) + where,
-            (*group_args, q.name, segment.tier, segment.start, segment.end, *args),
-        )
-        for bucket, group, n, total_, low, high, p50, p95, p99, sketch in rows:
-            parts.setdefault(group, {}).setdefault(bucket, []).append(
-                Stats(n, total_, low, high, p50, p95, p99, sketch=sketch)
-            )
+        sql = _AGG_ROWS.format(bucket=expr, group=group_sql, table=table) + where
+        params = (*group_args, q.name, segment.tier, segment.start, segment.end, *args)
+        cache_key = (generation, sql, params)
+        rows = cache.get(cache_key) if cache is not None else None
+        if rows is None:
+            rows = [
+                (bucket, group, Stats(n, total_, low, high, p50, p95, p99, sketch=sketch))
+                for bucket, group, n, total_, low, high, p50, p95, p99, sketch in conn.execute(
+                    sql, params
+                )
+            ]
+            if cache is not None:
+                cache.put(cache_key, rows)
+        for bucket, group, stats in rows:
+            parts.setdefault(group, {}).setdefault(bucket, []).append(stats)
     return parts
 
 

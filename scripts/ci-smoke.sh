@@ -12,7 +12,10 @@ for _ in $(seq 1 100); do
   if ! kill -0 $pid 2>/dev/null; then cat "$data/stack.log" >&2; exit 1; fi
   sleep 0.1
 done
-set -a; . "$data/dev-keys.env"; set +a
+set -a
+# shellcheck source=/dev/null
+. "$data/dev-keys.env"
+set +a
 bash deploy/smoke-test.sh 127.0.0.1 5010
 kill -TERM $pid
 wait $pid

@@ -82,25 +82,27 @@ def _default_phrase(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error(exc.status_code, exc.detail, exc.headers)
+def error_parts(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
+    """(status, detail, headers) of the answer to an exception a handler raised.
+
+    The one mapping, shared by Starlette's exception handlers and the hot routes
+    (shared.app.HotRoutes), which answer without Starlette.
+    """
+    if isinstance(exc, ApiError):
+        return exc.status_code, exc.detail, exc.headers
+    if isinstance(exc, Overloaded):
+        return 503, "Service overloaded, retry shortly", {"Retry-After": "1"}
+    if isinstance(exc, WriterClosed):
+        return 503, "Service is shutting down", {"Retry-After": "5"}
+    if isinstance(exc, WriterDead):
+        return 503, f"Database unavailable: {exc}", {"Retry-After": "5"}
+    if isinstance(exc, StorageError):
+        return 503, f"Database cannot be written ({exc}); retry later", {"Retry-After": "30"}
+    return 500, "Internal server error", None
 
 
-async def _writer_dead(request: Request, exc: Exception) -> Response:
-    return error(503, f"Database unavailable: {exc}", {"Retry-After": "5"})
-
-
-async def _storage(request: Request, exc: Exception) -> Response:
-    return error(503, f"Database cannot be written ({exc}); retry later", {"Retry-After": "30"})
-
-
-async def _overloaded(request: Request, exc: Exception) -> Response:
-    return error(503, "Service overloaded, retry shortly", {"Retry-After": "1"})
-
-
-async def _closed(request: Request, exc: Exception) -> Response:
-    return error(503, "Service is shutting down", {"Retry-After": "5"})
+async def _mapped(request: Request, exc: Exception) -> Response:
+    return error(*error_parts(exc))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -110,10 +112,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     HTTPException: _http_exception,
-    ApiError: _api_error,
-    Overloaded: _overloaded,
-    WriterClosed: _closed,
-    WriterDead: _writer_dead,
-    StorageError: _storage,
+    ApiError: _mapped,
+    Overloaded: _mapped,
+    WriterClosed: _mapped,
+    WriterDead: _mapped,
+    StorageError: _mapped,
     Exception: _server_error,
 }

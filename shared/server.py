@@ -13,12 +13,9 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import signal
 import socket
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from starlette.applications import Starlette
 
-from shared.config import ConfigError, parse_port
+from shared.config import ConfigError
+from shared.entry import healthcheck
 from shared.http import GuardedHttpToolsProtocol
 from shared.logs import configure_logging, current_service, redact
 
@@ -34,26 +32,6 @@ if TYPE_CHECKING:
     from shared.service import Service
 
 __all__ = ["Served", "bind", "configure_logging", "healthcheck", "main", "redact", "run"]
-
-
-def healthcheck(environ: dict[str, str] | None = None) -> int:
-    """`--healthcheck`: GET /health on this service's port; 0 on 200, else 1."""
-    env = os.environ if environ is None else environ
-    try:
-        port = parse_port(env.get("PORT", "8000"))
-    except ValueError as exc:
-        print(f"unhealthy: PORT is invalid: {exc}")
-        return 1
-    url = f"http://127.0.0.1:{port}/health"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
-            print(f"healthy: {url} answered {resp.status}")
-            return 0 if resp.status == 200 else 1
-    except urllib.error.HTTPError as exc:
-        print(f"unhealthy: {url} answered {exc.code}")
-    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy"
-        print(f"unhealthy: {url}: {getattr(exc, 'reason', exc)}")
-    return 1
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -88,6 +66,9 @@ class Served:
     sock: socket.socket
     #: Connections (and requests in progress) past which new ones get 503; 0: no bound.
     max_connections: int = 0
+    #: Servers (by name) that send requests to this one: on a stop it keeps serving
+    #: until they have finished theirs (the relay's forwards reach the tracker).
+    after: frozenset[str] = frozenset()
 
 
 def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
@@ -100,6 +81,10 @@ def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
         access_log=log_level == "debug",
         log_config=None,
         server_header=False,
+        # The gate reads X-Forwarded-For itself, and only from TRUSTED_PROXIES: uvicorn's
+        # own rewrite (on by default for 127.0.0.1 peers) would let any local proxy's
+        # header pick the client address the per-IP rate limit counts.
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
         backlog=2048,
         http=GuardedHttpToolsProtocol,
@@ -111,17 +96,31 @@ def _uvicorn_config(served: Served, log_level: str) -> uvicorn.Config:
 async def serve(apps: Sequence[Served], log_level: str = "info") -> None:
     servers = [_Server(_uvicorn_config(s, log_level)) for s in apps]
     loop = asyncio.get_running_loop()
+    present = {s.name for s in apps}
+    finished: set[str] = set()
+    stopping = False
+
+    def release(ordered: bool = True) -> None:
+        """Tell each server to stop once nothing still running sends requests to it."""
+        for server, served in zip(servers, apps, strict=True):
+            if server.should_exit or (ordered and (served.after & present) - finished):
+                continue
+            state = getattr(served.app.state, "runtime", None)
+            if state is not None:
+                state.drain()
+            server.should_exit = True
 
     def stop(sig: signal.Signals) -> None:
-        for server, served in zip(servers, apps, strict=True):
-            # A second Ctrl-C skips waiting for open connections; SIGTERM never does.
-            if server.should_exit and sig == signal.SIGINT:
-                server.force_exit = True
-            if not server.should_exit:
-                state = getattr(served.app.state, "runtime", None)
-                if state is not None:
-                    state.drain()
-            server.should_exit = True
+        nonlocal stopping
+        # A second Ctrl-C skips waiting for open connections (and the order); SIGTERM
+        # never does.
+        again = stopping and sig == signal.SIGINT
+        stopping = True
+        if again:
+            for server in servers:
+                if server.should_exit:
+                    server.force_exit = True
+        release(ordered=not again)
 
     async def one(server: _Server, served: Served) -> bool:
         current_service.set(served.name)  # this task's context: its requests and threads
@@ -130,6 +129,10 @@ async def serve(apps: Sequence[Served], log_level: str = "info") -> None:
         except SystemExit:  # its lifespan start-up failed: stop the others cleanly too
             stop(signal.SIGTERM)
             return False
+        finally:
+            finished.add(served.name)
+            if stopping:
+                release()
         return True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,7 +172,7 @@ def main(service: Service[Any, Any], argv: Sequence[str] | None = None) -> int:
     name = service.name
     args = list(sys.argv[1:] if argv is None else argv)
     if "--healthcheck" in args:
-        return healthcheck()
+        return healthcheck()  # normally answered by shared.entry before the service loads
     if args:
         print(f"usage: python -m {name} [--healthcheck]", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from shared.app import Context, Worker, create_app
+from shared.app import Context, HotRoute, Worker, create_app
 from shared.config import Settings, Var, load, var_of, variables
 from shared.db import Database, Migration
 from shared.middleware import is_api
@@ -79,7 +79,7 @@ class Service(Generic[S, C]):
     settings: type[S]
     #: Schema migrations, in order (see shared.db.migrate).
     migrations: Sequence[Migration]
-    #: The API routes (`/health` and the UI's come on top).
+    #: The API routes (`/health`, the hot routes and the UI's come on top).
     routes: Sequence[BaseRoute]
     #: Builds the running service's parts once the database is open.
     context: Callable[[S, Database], C]
@@ -108,6 +108,11 @@ class Service(Generic[S, C]):
     body_limits: Mapping[str, int] = field(default_factory=dict)
     #: ASGI layers outside the gate, so they see its answers too (the relay's CORS).
     middleware: Callable[[S], Sequence[Middleware]] | None = None
+    #: Ingest endpoints served without Starlette's per-request layers (see HotRoute).
+    hot: Sequence[HotRoute] = ()
+    #: The services it sends requests to: in the one-process stack they stop after it,
+    #: so nothing it accepted is refused upstream during a stop.
+    forwards_to: Sequence[str] = ()
 
     @property
     def variables(self) -> list[Var]:

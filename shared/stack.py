@@ -140,8 +140,15 @@ def main(services: Sequence[Service[Any, Any]] | None = None) -> int:
         for service, settings in planned:
             sock = bind(settings.host, settings.port)
             app = service.app(settings)
+            callers = frozenset(s.name for s, _ in planned if service.name in s.forwards_to)
             item = Served(
-                app, settings.host, settings.port, service.name, sock, settings.max_connections
+                app,
+                settings.host,
+                settings.port,
+                service.name,
+                sock,
+                settings.max_connections,
+                after=callers,
             )
             served.append((service, item))
     except OSError as exc:

@@ -524,3 +524,27 @@ def test_chunked_bodies_are_limited_per_route(relay: TestClient) -> None:
 
     r = relay.post("/api/source-maps", content=upload_chunks(), headers=AS_ADMIN)
     assert r.status_code == 201, r.text
+
+
+def test_the_stack_makes_no_dev_key_when_dsn_keys_are_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as a system service with DSN_KEYS set, the stack creates no development
+    DSN key and allows no local dev origins; it still wires the relay upstream."""
+    from shared.service import StackPlan
+
+    plan = StackPlan(
+        data_dir=tmp_path,
+        urls={"error_tracker": "http://t", "metrics_collector": "http://m"},
+        keys={"error_tracker": "tk", "metrics_collector": "mk"},
+    )
+    assert SERVICE.stack_part is not None
+    dev = SERVICE.stack_part(plan)
+    assert dev.env["DSN_KEYS"].startswith("dev:") and "CORS_ORIGINS" in dev.env
+    assert (tmp_path / "dev-dsn-key").exists()
+    (tmp_path / "dev-dsn-key").unlink()
+    monkeypatch.setenv("DSN_KEYS", "shop:" + "a" * 32)
+    real = SERVICE.stack_part(plan)
+    assert "DSN_KEYS" not in real.env and "CORS_ORIGINS" not in real.env
+    assert real.env["ERROR_TRACKER_URL"] == "http://t"
+    assert not (tmp_path / "dev-dsn-key").exists()

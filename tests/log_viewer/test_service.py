@@ -229,3 +229,20 @@ def test_make_run_serves_it_with_sample_logs_that_keep_coming(tmp_path: Path) ->
         assert {c["name"] for c in names} == {"shop-web", "shop-worker"}
         assert httpx.get(f"{url}/").status_code == 200  # the UI
         assert "Log Viewer" in stack.log() and "sample logs" in stack.log()
+
+
+def test_the_stack_writes_no_samples_when_log_sources_names_real_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as a system service with LOG_SOURCES set, the stack reads those and writes
+    no sample containers of its own."""
+    from shared.service import StackPlan
+
+    plan = StackPlan(data_dir=tmp_path, urls={}, keys={})
+    assert SERVICE.stack_part is not None
+    sample = SERVICE.stack_part(plan)
+    assert sample.env == {"LOG_SOURCES": str(tmp_path / "sample-logs")} and sample.workers
+    monkeypatch.setenv("LOG_SOURCES", "/var/lib/docker/containers")
+    real = SERVICE.stack_part(plan)
+    assert real.env == {} and list(real.workers) == []
+    assert "/var/lib/docker/containers" in real.note

@@ -1,7 +1,7 @@
 """The published 0.3.0 client under real traffic, against the stack as `make run` starts it.
 
 An app instrumented with 0.3.0's `MonlightMiddleware` (a Starlette
-middleware; FastAPI apps use the same class) serves 300 requests/s for 30 s,
+middleware; FastAPI apps use the same class) serves 300 requests/s for 25 s,
 15 % of them on a slow `/checkout`. The client flushes every 10 s one point
 per request and metric, ~6,000 points per batch: the earlier limit of 1,000
 refused them whole, silently. Every request served must be counted in
@@ -31,7 +31,10 @@ from tests.helpers import StackProcess, run_published_client, wait_until
 
 KEY = "load-test-key"
 RATE = 300
-SECONDS = 30
+#: Not a multiple of the client's 10 s flush interval: 0.3.0 sends a periodic flush on
+#: a daemon thread and its shutdown flush finds the buffer already taken, so a stop
+#: that coincides with a periodic flush (at 30 s) exits while that batch is in flight.
+SECONDS = 25
 SLOW_SHARE = 0.15
 
 APP = """

@@ -154,3 +154,15 @@ def test_a_busy_port_is_one_line_naming_what_to_change(tmp_path: Path) -> None:
     assert len(lines) == 1, stack.stderr
     assert "in use" in lines[0] and "MONLIGHT_BASE_PORT" in lines[0]
     assert "Traceback" not in stack.stderr
+
+
+def test_a_real_server_ignores_forwarded_for_from_an_untrusted_local_peer(
+    tmp_path: Path,
+) -> None:
+    """uvicorn rewrites the client address from X-Forwarded-For for 127.0.0.1 peers
+    unless told not to; the gate alone decides, from TRUSTED_PROXIES (unset here)."""
+    with ServiceProcess("error_tracker", tracker_env(tmp_path, RATE_LIMIT="1")) as service:
+        first = httpx.get(f"{service.url}/api/errors", headers={"X-Forwarded-For": "9.9.9.1"})
+        assert first.status_code == 401
+        second = httpx.get(f"{service.url}/api/errors", headers={"X-Forwarded-For": "9.9.9.2"})
+        assert second.status_code == 429  # the same client, 127.0.0.1, whatever it claims
