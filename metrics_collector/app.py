@@ -35,7 +35,7 @@ from metrics_collector.query import (
     parse_labels_query,
     parse_list_query,
     parse_metrics_query,
-    query_metrics,
+    query_metrics_json,
 )
 from shared.app import Context, HotRoute, Worker
 from shared.responses import ApiError, JSONResponse
@@ -94,7 +94,8 @@ async def get_metrics(request: Request) -> Response:
     q = parse_metrics_query(request.query_params)
     collector = Collector.of(request)
     tiers = collector.tiers
-    return JSONResponse(await collector.db.read(lambda conn: query_metrics(conn, q, cache=tiers)))
+    answer = await collector.db.read(lambda conn: query_metrics_json(conn, q, tiers))
+    return Response(answer, media_type="application/json")
 
 
 async def get_names(request: Request) -> Response:

@@ -289,21 +289,23 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 class TierCache:
-    """Rows read from the aggregated tiers, kept until the aggregator next writes.
+    """What queries read from the aggregated tiers, kept until the aggregator next writes.
 
     The minute and hour tiers change only when an aggregation or retention run
     commits; between runs (a minute by default) every query of the same name,
-    filters and window reads the same rows, and at 32 connections re-reading
-    and re-decoding a day of them per request is most of the work. The raw
-    minutes not yet aggregated are always read fresh. `generation` is bumped
-    after each run's commit and read before a query's snapshot begins, so rows
-    are never kept under a generation newer than the data they came from.
+    filters and window reads the same rows, and at 32 connections re-reading,
+    re-merging and re-encoding a day of them per request is all the work. Kept:
+    each tier read's rows, and whole answers (JSON) keyed by the raw minutes
+    they also read — those are always checked afresh (their count and newest
+    id), so a point sent a second ago still shows. `generation` is bumped after
+    each run's commit and read before a query's snapshot begins, so nothing is
+    kept under a generation newer than the data it came from.
     """
 
-    def __init__(self, capacity: int = 32) -> None:
+    def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self.generation = 0
-        self._rows: OrderedDict[tuple[Any, ...], list[tuple[str, Any, Stats]]] = OrderedDict()
+        self._rows: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def bump(self) -> None:
@@ -311,14 +313,14 @@ class TierCache:
             self.generation += 1
             self._rows.clear()
 
-    def get(self, key: tuple[Any, ...]) -> list[tuple[str, Any, Stats]] | None:
+    def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:
             rows = self._rows.get(key)
             if rows is not None:
                 self._rows.move_to_end(key)
             return rows
 
-    def put(self, key: tuple[Any, ...], rows: list[tuple[str, Any, Stats]]) -> None:
+    def put(self, key: tuple[Any, ...], rows: Any) -> None:
         with self._lock:
             if key[0] != self.generation:  # a run committed meanwhile: do not keep
                 return
@@ -343,14 +345,50 @@ def query_metrics(
 Parts = dict[Any, dict[str, list[Stats]]]
 
 
+def query_metrics_json(
+    conn: sqlite3.Connection, q: MetricsQuery, cache: TierCache, now: float | None = None
+) -> bytes:
+    """GET /api/metrics's answer as JSON, reused while neither the aggregated tiers
+    (the cache's generation) nor the raw minutes it reads have changed."""
+    generation = cache.generation  # before the snapshot
+    now = time.time() if now is None else now
+    with snapshot(conn):
+        state = read_state(conn)
+        resolution = resolve_resolution(q.resolution, q.seconds)
+        scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
+        raw = [s for s in scope.segments if s.tier == "raw"]
+        mark = (
+            conn.execute(
+                "SELECT count(*), max(id) FROM metrics_raw"
+                " WHERE name = ? AND timestamp >= ? AND timestamp < ?",
+                (q.name, raw[0].start, raw[-1].end),
+            ).fetchone()
+            if raw
+            else None
+        )
+        key = (
+            generation,
+            "answer",
+            (q.name, q.period, q.seconds, q.resolution, q.project, tuple(q.labels), q.group_by),
+            tuple(scope.segments),
+            mark,
+        )
+        answer = cache.get(key)
+        if answer is None:
+            answer = orjson.dumps(_query_metrics(conn, q, now, cache, generation, state))
+            cache.put(key, answer)
+        return answer  # type: ignore[no-any-return]
+
+
 def _query_metrics(
     conn: sqlite3.Connection,
     q: MetricsQuery,
     now: float | None,
     cache: TierCache | None = None,
     generation: int = 0,
+    state: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    state = read_state(conn)
+    state = read_state(conn) if state is None else state
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
     parts = collect_parts(conn, q, scope, cache, generation)

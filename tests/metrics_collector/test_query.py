@@ -531,3 +531,20 @@ def test_group_by_series_carry_their_whole_period(collector: TestClient) -> None
         assert total["p99"] == 40.0
         assert "bucket" not in total
         aggregate(collector)
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_a_repeated_query_sees_each_new_point_and_each_aggregation(
+    collector: TestClient,
+) -> None:
+    """Answers are reused between aggregation runs (TierCache), never past a change."""
+    post(collector, [point("orders", value=1, timestamp=minutes_ago(20))])
+    aggregate(collector)
+    first = series(collector, name="orders", period="1h")["data"]
+    assert series(collector, name="orders", period="1h")["data"] == first  # reused
+    post(collector, [point("orders", value=2)])  # a raw minute: seen at once
+    assert [d["sum"] for d in series(collector, name="orders", period="1h")["data"]] == [1, 2]
+    post(collector, [point("orders", value=4, timestamp=minutes_ago(20))])  # late
+    assert [d["sum"] for d in series(collector, name="orders", period="1h")["data"]] == [1, 2]
+    aggregate(collector)  # the late point's minute is aggregated again
+    assert [d["sum"] for d in series(collector, name="orders", period="1h")["data"]] == [5, 2]
