@@ -66,7 +66,11 @@ class Outcome:
 
 def parse_report(body: bytes) -> Report:
     """Validate a report body; BadRequest names the first offending field."""
-    data = json_object(body)
+    return report_from(json_object(body))
+
+
+def report_from(data: dict[str, Any]) -> Report:
+    """Validate a report's fields (a decoded body, or one built from a Sentry event)."""
     project = string_field(data, "project", required=True, min_len=1, max_len=100)
     exception_type = string_field(data, "exception_type", required=True, min_len=1, max_len=200)
     message = string_field(data, "message", required=True)
