@@ -27,6 +27,7 @@ from browser_relay.retention import retention_worker
 from browser_relay.sdk import Asset, load_sdk, serve
 from browser_relay.upstream import Answer
 from shared.app import Context, Worker
+from shared.keys import KeyRing
 from shared.middleware import is_api
 from shared.responses import JSONResponse, NotFound
 from shared.service import Service, StackPart, StackPlan
@@ -56,8 +57,8 @@ class Relay(Context[RelaySettings]):
         self.auth = Auth(self._load_keys, s.rate_limit, s.trusted_proxies)
         self.sdk = load_sdk()
 
-    async def _load_keys(self) -> keys.KeyRing:
-        return keys.KeyRing.of(await self.db.read(keys.active_keys))
+    async def _load_keys(self) -> KeyRing[str]:
+        return KeyRing.of(await self.db.read(keys.active_keys))
 
     async def startup(self) -> None:
         pairs = self.settings.dsn_keys

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from browser_relay.keys import KeyRing
+from shared.keys import KeyRing
 from shared.middleware import Network, RateLimiter, client_ip, query_param
 from shared.responses import ApiError
 
@@ -26,10 +26,10 @@ MAX_KEY = 64
 class Auth:
     """The key ring and the two limiters; `project_of(request)` is the whole check."""
 
-    load: Callable[[], Awaitable[KeyRing]]
+    load: Callable[[], Awaitable[KeyRing[str]]]
     rate_limit: int
     trusted_proxies: tuple[Network, ...] = ()
-    ring: KeyRing | None = None
+    ring: KeyRing[str] | None = None
     per_key: RateLimiter | None = field(init=False)
     per_ip: RateLimiter | None = field(init=False)
 
@@ -48,7 +48,7 @@ class Auth:
             ring = self.ring = await self.load()
         project = None
         if given and len(given) <= MAX_KEY:
-            project = ring.project_of(given.encode())
+            project = ring.find(given.encode())
         if project is None or given is None:
             if self.per_ip is not None:
                 _limit(self.per_ip, client_ip(request.scope, self.trusted_proxies))

@@ -18,12 +18,11 @@ from shared.config import (
     parse_positive_int,
     setting,
 )
+from shared.keys import parse_key_pairs
 
 #: Largest source map upload (its route's own body limit, whatever MAX_BODY_SIZE says).
 MAX_MAP_BYTES = 5 * 1024 * 1024
 MAX_PROJECT = 100
-#: A DSN public key as clients hold it: what `DSN_KEYS` may seed and a browser may send.
-_KEY = re.compile(r"[^\s,:]{1,64}")
 
 
 def parse_url(raw: str) -> str:
@@ -44,22 +43,6 @@ def parse_origins(raw: str) -> tuple[str, ...]:
                 f" (scheme and host, no path): {origin}"
             )
     return origins
-
-
-def parse_dsn_keys(raw: str) -> tuple[tuple[str, str], ...]:
-    """`project:key,project2:key2` → ((project, key), ...)."""
-    pairs = []
-    for part in parse_csv(raw):
-        project, sep, key = part.rpartition(":")
-        project = project.strip()
-        key = key.strip()
-        if not sep or not project or len(project) > MAX_PROJECT or not _KEY.fullmatch(key):
-            raise ValueError(
-                "expected comma-separated project:key pairs (a project of at most"
-                f" {MAX_PROJECT} characters, a key of at most 64, no spaces): {part}"
-            )
-        pairs.append((project, key))
-    return tuple(pairs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +87,7 @@ class RelaySettings(Settings):
     )
     dsn_keys: tuple[tuple[str, str], ...] = setting(
         "DSN_KEYS",
-        parse_dsn_keys,
+        parse_key_pairs,
         (),
         "`project:key,project2:key2`: DSN keys created at start when absent.",
         default_doc="unset",

@@ -18,6 +18,7 @@ from shared.config import (
     rate_limit_setting,
     setting,
 )
+from shared.keys import parse_key_pairs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +69,19 @@ class TrackerSettings(Settings):
         default_doc="unset",
     )
     base_url: str = setting(
-        "BASE_URL", parse_str, "", "Public URL of the tracker, to make alert links absolute."
+        "BASE_URL",
+        parse_str,
+        "",
+        "Public URL of the tracker, to make alert links absolute and DSN strings point at"
+        " it (unset: DSNs name the host a request came to).",
+    )
+    sentry_dsn_keys: tuple[tuple[str, str], ...] = setting(
+        "SENTRY_DSN_KEYS",
+        parse_key_pairs,
+        (),
+        "Sentry DSN public keys to create at start, `project:key,project2:key2` (kept once"
+        " created; a revoked one stays revoked).",
+        default_doc="unset",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from error_tracker import search
+from error_tracker import dsn, search
 from shared.db import Migration
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
@@ -79,4 +79,6 @@ MIGRATIONS: list[Migration] = [
     # a short text in the group's own row, bounded to 24 counts. Groups from before start
     # counting at their next report.
     "ALTER TABLE errors ADD COLUMN hourly TEXT;",
+    # 9 (ours): Sentry DSNs — per project a numeric id and its public keys (dsn.py).
+    dsn.MIGRATION,
 ]
