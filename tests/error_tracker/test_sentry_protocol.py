@@ -128,3 +128,67 @@ def test_hostile_envelopes_get_a_4xx_or_a_counted_drop(tracker: ServiceProcess) 
         == 401
     )
     assert httpx.get(f"{tracker.url}/health").status_code == 200  # never a 500
+
+
+SENTRY_FASTAPI_APP = """
+import sys
+
+import sentry_sdk
+import uvicorn
+from fastapi import FastAPI
+
+sentry_sdk.init(dsn=sys.argv[1], traces_sample_rate=0)
+app = FastAPI()
+COUPONS = {"WELCOME10": 10}
+
+
+@app.get("/coupons/{code}")
+def coupon(code: str) -> dict[str, int]:
+    return {"percent_off": COUPONS[code]}
+
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def test_the_sdks_fastapi_integration_on_a_real_app(
+    tracker: ServiceProcess, tmp_path: Path
+) -> None:
+    """sentry-sdk's own FastAPI integration (on by default): the request comes along."""
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+
+    port = free_port()
+    dsn = f"http://{SEEDED}@{tracker.url.split('//')[1]}/1"
+    log = (tmp_path / "app.log").open("wb")
+    app = subprocess.Popen(
+        [sys.executable, "-c", SENTRY_FASTAPI_APP, dsn, str(port)], stdout=log, stderr=log
+    )
+    try:
+
+        def up() -> bool:
+            assert app.poll() is None, (tmp_path / "app.log").read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).is_success
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, what="the FastAPI app")
+        assert httpx.get(f"http://127.0.0.1:{port}/coupons/NOPE").status_code == 500
+        wait_until(lambda: errors(tracker, "shop"), what="the error in the tracker")
+    finally:
+        app.terminate()
+        app.wait(10)
+        log.close()
+    (group,) = errors(tracker, "shop")
+    assert group["exception_type"] == "KeyError" and group["culprit"].endswith("in coupon")
+    detail = httpx.get(f"{tracker.url}/api/errors/{group['id']}", headers=AUTH).json()
+    (occurrence,) = detail["occurrences"]
+    assert occurrence["request_method"] == "GET"
+    assert occurrence["request_url"].endswith("/coupons/NOPE")
+    assert occurrence["extra"]["sdk"].startswith("sentry.python")
+    # The app's own frame is there, the framework's fold away on the page.
+    frames = detail["traceback_frames"]
+    assert any(f["culprit"] for f in frames) and not all(f["in_app"] for f in frames)
