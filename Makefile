@@ -44,12 +44,19 @@ $(NODE_STAMP): clients/browser/package-lock.json
 	cd clients/browser && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# The real @sentry/node (pinned by its package-lock.json): a Sentry SDK of another
+# language reporting into the Error Tracker in tests/error_tracker/test_sentry_protocol.py.
+SENTRY_NODE_STAMP := tests/error_tracker/sentry_node/node_modules/.installed
+$(SENTRY_NODE_STAMP): tests/error_tracker/sentry_node/package-lock.json
+	cd tests/error_tracker/sentry_node && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SENTRY_NODE_STAMP)
+
 ## Start every service in one process on 127.0.0.1:5010.. (Ctrl-C stops cleanly).
 run: $(RUN_STAMP)
 	$(PY) -m shared.stack
 
 ## Install what the tests need (Debian chromium when missing) and run them all.
-test: $(DEV_STAMP) $(NODE_STAMP)
+test: $(DEV_STAMP) $(NODE_STAMP) $(SENTRY_NODE_STAMP)
 	bash scripts/ensure-system-deps.sh chromium
 	cd clients/browser && node size.mjs
 	$(PY) -m ruff check .

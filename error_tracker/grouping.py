@@ -35,7 +35,7 @@ _V8 = re.compile(r"^\s*at (?:async )?(?:(.+?) \()?(.+?):(\d+)(?::\d+)?\)?\s*$")
 _GECKO = re.compile(r"^\s*([^@\s]*)@(.+?):(\d+)(?::\d+)?\s*$")
 _JS_LIBRARY = re.compile(
     r"(^|/)node_modules/|^webpack/(bootstrap|runtime)|/webpack/(bootstrap|runtime)|"
-    r"(^|/)@vite/|/\.vite/deps/|^native$|^<anonymous>$|\[native code\]"
+    r"(^|/)@vite/|/\.vite/deps/|^native$|^<anonymous>$|\[native code\]|^node:"
 )
 _BUNDLE_HASH = re.compile(r"[.-][0-9a-fA-F]{6,}(?=\.[A-Za-z0-9]+$)")
 MAX_CULPRIT = 300

@@ -66,6 +66,8 @@ def js_stack(chain: list[dict[str, Any]]) -> str:
             if frame.get("colno") is not None:
                 where += f":{_text(frame.get('colno'), 20)}"
             function = _text(frame.get("function"), 200)
+            if function in ("?", "<anonymous>"):  # how Sentry spells "no name"
+                function = ""
             lines.append(f"    at {function} ({where})" if function else f"    at {where}")
         blocks.append("\n".join(lines))
     return "\nCaused by: ".join(blocks) + "\n"

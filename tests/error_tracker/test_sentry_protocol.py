@@ -192,3 +192,24 @@ def test_the_sdks_fastapi_integration_on_a_real_app(
     # The app's own frame is there, the framework's fold away on the page.
     frames = detail["traceback_frames"]
     assert any(f["culprit"] for f in frames) and not all(f["in_app"] for f in frames)
+
+
+NODE_APP = Path(__file__).parent / "sentry_node" / "app.js"
+
+
+def test_the_real_sentry_node_sdk_reports_too(tracker: ServiceProcess) -> None:
+    """Must-show 3: a Sentry SDK of another language (@sentry/node, `make test` installs
+    it with npm ci) reports an error by its DSN alone."""
+    import subprocess
+
+    dsn = f"http://{SEEDED}@{tracker.url.split('//')[1]}/1"
+    done = subprocess.run(["node", str(NODE_APP), dsn], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_until(lambda: errors(tracker, "shop"), what="the Node error in the tracker")
+    (group,) = errors(tracker, "shop")
+    assert (group["exception_type"], group["message"]) == ("TypeError", "no price for coffee")
+    assert group["culprit"].endswith("sentry_node/app.js:8 in priceOf")
+    detail = httpx.get(f"{tracker.url}/api/errors/{group['id']}", headers=AUTH).json()
+    assert detail["traceback"].startswith("TypeError: no price for coffee\n    at priceOf (")
+    # Node's own frames (node:internal/...) are library frames.
+    assert [f["in_app"] for f in detail["traceback_frames"]][-1] is False
