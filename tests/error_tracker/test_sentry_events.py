@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import brotli
 import orjson
 import pytest
 import sentry_sdk
@@ -208,6 +209,12 @@ def test_compressed_bodies_are_read_with_a_bound() -> None:
     assert info.value.status_code == 413
     with pytest.raises(BadRequest):
         decompress(b"not gzip", "gzip", 1000)
+    assert decompress(brotli.compress(body), "br", 1000) == body
     with pytest.raises(ApiError) as info:
-        decompress(body, "br", 1000)
+        decompress(brotli.compress(b"\0" * 10_000_000), "br", 1_000_000)
+    assert info.value.status_code == 413
+    with pytest.raises(BadRequest):
+        decompress(brotli.compress(body)[:-3], "br", 1000)  # cut short
+    with pytest.raises(ApiError) as info:
+        decompress(body, "zstd", 1000)
     assert info.value.status_code == 415
