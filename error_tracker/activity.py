@@ -54,7 +54,7 @@ def bump(value: str | None, hour: str, n: int = 1) -> str:
         head, sep, last = value.rpartition(",")
         if not sep:
             head, sep, last = value.partition("|")
-        if last.isdigit():
+        if last.isascii() and last.isdigit():
             return f"{head}{sep}{int(last) + n}"
     try:
         last_hour, counts = _parse(value)

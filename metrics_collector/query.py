@@ -289,56 +289,60 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 class TierCache:
-    """What queries read from the aggregated tiers, kept until the aggregator next writes.
+    """Answers to metrics queries, kept until the aggregator next writes.
 
     The minute and hour tiers change only when an aggregation or retention run
     commits; between runs (a minute by default) every query of the same name,
     filters and window reads the same rows, and at 32 connections re-reading,
-    re-merging and re-encoding a day of them per request is all the work. Kept:
-    each tier read's rows, and whole answers (JSON) keyed by the raw minutes
-    they also read — those are always checked afresh (their count and newest
-    id), so a point sent a second ago still shows. `generation` is bumped after
-    each run's commit and read before a query's snapshot begins, so nothing is
-    kept under a generation newer than the data it came from.
+    re-merging and re-encoding a day of them per request is all the work. An
+    answer (its JSON) is kept under the aggregator's generation and the raw
+    minutes it also read — those are checked afresh on every request (their
+    count and newest id), so a point sent a second ago still shows.
+    `generation` is bumped after each run's commit and read before a query's
+    snapshot begins, so nothing is kept under a generation newer than its
+    data. Bounded by bytes (BUDGET), oldest out first; an answer larger than
+    a quarter of it is not kept.
     """
 
-    def __init__(self, capacity: int = 64) -> None:
-        self.capacity = capacity
+    BUDGET = 16 * 1024 * 1024
+
+    def __init__(self, budget: int = BUDGET) -> None:
+        self.budget = budget
         self.generation = 0
-        self._rows: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.size = 0
+        self._answers: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def bump(self) -> None:
         with self._lock:
             self.generation += 1
-            self._rows.clear()
+            self._answers.clear()
+            self.size = 0
 
-    def get(self, key: tuple[Any, ...]) -> Any:
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
         with self._lock:
-            rows = self._rows.get(key)
-            if rows is not None:
-                self._rows.move_to_end(key)
-            return rows
+            answer = self._answers.get(key)
+            if answer is not None:
+                self._answers.move_to_end(key)
+            return answer
 
-    def put(self, key: tuple[Any, ...], rows: Any) -> None:
+    def put(self, key: tuple[Any, ...], answer: bytes) -> None:
         with self._lock:
-            if key[0] != self.generation:  # a run committed meanwhile: do not keep
-                return
-            self._rows[key] = rows
-            while len(self._rows) > self.capacity:
-                self._rows.popitem(last=False)
+            if key[0] != self.generation or len(answer) > self.budget // 4 or key in self._answers:
+                return  # a run committed meanwhile, or too big to be worth the memory
+            self._answers[key] = answer
+            self.size += len(answer)
+            while self.size > self.budget:
+                _, dropped = self._answers.popitem(last=False)
+                self.size -= len(dropped)
 
 
 def query_metrics(
-    conn: sqlite3.Connection,
-    q: MetricsQuery,
-    now: float | None = None,
-    cache: TierCache | None = None,
+    conn: sqlite3.Connection, q: MetricsQuery, now: float | None = None
 ) -> dict[str, Any]:
-    """The read job of GET /api/metrics."""
-    generation = cache.generation if cache is not None else 0  # before the snapshot
+    """The read job of GET /api/metrics (as an object; the handler uses the JSON form)."""
     with snapshot(conn):
-        return _query_metrics(conn, q, now, cache, generation)
+        return _query_metrics(conn, q, now)
 
 
 #: Parts of an answer: group value → bucket → the rows (Stats) merged into it.
@@ -368,30 +372,30 @@ def query_metrics_json(
         )
         key = (
             generation,
-            "answer",
             (q.name, q.period, q.seconds, q.resolution, q.project, tuple(q.labels), q.group_by),
             tuple(scope.segments),
+            # A breakdown's totals cover [now - period, now) at minute steps, whatever
+            # the resolution: a period of 90 s moves them within an hour bucket.
+            start_of(q.seconds, "minute", now) if q.group_by is not None else None,
             mark,
         )
         answer = cache.get(key)
         if answer is None:
-            answer = orjson.dumps(_query_metrics(conn, q, now, cache, generation, state))
+            answer = orjson.dumps(_query_metrics(conn, q, now, state))
             cache.put(key, answer)
-        return answer  # type: ignore[no-any-return]
+        return answer
 
 
 def _query_metrics(
     conn: sqlite3.Connection,
     q: MetricsQuery,
     now: float | None,
-    cache: TierCache | None = None,
-    generation: int = 0,
     state: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     state = read_state(conn) if state is None else state
     resolution = resolve_resolution(q.resolution, q.seconds)
     scope = make_scope(state, q.period, q.seconds, resolution, q.project, q.labels, now)
-    parts = collect_parts(conn, q, scope, cache, generation)
+    parts = collect_parts(conn, q, scope)
     body: dict[str, Any] = {"name": q.name, "resolution": resolution, "period": q.period}
     if q.group_by is None:
         body["data"] = [stats_json(b, s) for b, s in merged_buckets(parts.get(None, {}))]
@@ -403,7 +407,7 @@ def _query_metrics(
     whole = make_scope(
         state, q.period, q.seconds, "minute", q.project, q.labels, now, whole_hours=True
     )
-    totals = collect_parts(conn, q, whole, cache, generation)
+    totals = collect_parts(conn, q, whole)
     body["series"] = []
     for value, members in top_groups(totals):
         buckets: dict[str, list[Stats]] = {}
@@ -421,13 +425,7 @@ def _query_metrics(
     return body
 
 
-def collect_parts(
-    conn: sqlite3.Connection,
-    q: MetricsQuery,
-    scope: Scope,
-    cache: TierCache | None = None,
-    generation: int = 0,
-) -> Parts:
+def collect_parts(conn: sqlite3.Connection, q: MetricsQuery, scope: Scope) -> Parts:
     """Every row of the answer, by group (None without group_by) and answer bucket."""
     where, args = scope.where()
     hourly = scope.resolution == "hour"
@@ -457,21 +455,14 @@ def collect_parts(
         expr = (
             "bucket" if segment.tier == scope.resolution else "substr(bucket, 1, 13) || ':00:00Z'"
         )
-        sql = _AGG_ROWS.format(bucket=expr, group=group_sql, table=table) + where
-        params = (*group_args, q.name, segment.tier, segment.start, segment.end, *args)
-        cache_key = (generation, sql, params)
-        rows = cache.get(cache_key) if cache is not None else None
-        if rows is None:
-            rows = [
-                (bucket, group, Stats(n, total_, low, high, p50, p95, p99, sketch=sketch))
-                for bucket, group, n, total_, low, high, p50, p95, p99, sketch in conn.execute(
-                    sql, params
-                )
-            ]
-            if cache is not None:
-                cache.put(cache_key, rows)
-        for bucket, group, stats in rows:
-            parts.setdefault(group, {}).setdefault(bucket, []).append(stats)
+        rows = conn.execute(
+            _AGG_ROWS.format(bucket=expr, group=group_sql, table=table) + where,
+            (*group_args, q.name, segment.tier, segment.start, segment.end, *args),
+        )
+        for bucket, group, n, total_, low, high, p50, p95, p99, sketch in rows:
+            parts.setdefault(group, {}).setdefault(bucket, []).append(
+                Stats(n, total_, low, high, p50, p95, p99, sketch=sketch)
+            )
     return parts
 
 

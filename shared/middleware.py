@@ -367,10 +367,25 @@ class Gate:
             return peer
         return _forwarded_client(peer, forwarded, self._is_trusted)
 
+    def _forwarded_scheme(self, scope: Scope) -> None:
+        """`X-Forwarded-Proto` from a trusted proxy is the request's scheme (redirects
+        then keep https); from anyone else it is ignored, as X-Forwarded-For is."""
+        client = scope.get("client")
+        if not client or not self._is_trusted(client[0]):
+            return
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-proto":
+                proto = value.split(b",")[0].strip().lower()
+                if proto in (b"http", b"https"):
+                    scope["scheme"] = proto.decode()
+                return
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.trusted:
+            self._forwarded_scheme(scope)
         length, header_key, forwarded = _scan_headers(scope["headers"])
         if length == _INVALID_LENGTH:
             await send_error(send, 400, "Invalid Content-Length header")

@@ -116,11 +116,10 @@ async def serve(apps: Sequence[Served], log_level: str = "info") -> None:
         # never does.
         again = stopping and sig == signal.SIGINT
         stopping = True
-        if again:
-            for server in servers:
-                if server.should_exit:
-                    server.force_exit = True
         release(ordered=not again)
+        if again:  # every server, held back for the order or not: stop waiting now
+            for server in servers:
+                server.force_exit = True
 
     async def one(server: _Server, served: Served) -> bool:
         current_service.set(served.name)  # this task's context: its requests and threads

@@ -230,3 +230,18 @@ def test_traceback_frames_mark_the_apps_frames_and_the_culprit() -> None:
     assert traceback_frames(library_only) == [
         {"start": 1, "end": 2, "in_app": False, "culprit": False}
     ]
+
+
+def test_hostile_frame_lines_are_read_in_linear_time(tracker: TestClient) -> None:
+    """One 200 KB line in a traceback (a Python one, then a JavaScript one) used to
+    cost minutes of a regex holding the GIL on ingest or on the detail page; now
+    such a line is simply not a frame. (A regression trips the test timeout.)"""
+    hostile = "at " + "a (" * 40_000 + "x"
+    for traceback in (
+        f'Traceback (most recent call last):\n  File "app.py", line 1, in f\n{hostile}\nE: x\n',
+        f"TypeError: x\n    {hostile}\n    at f (https://a.example/app.js:1:2)\n",
+    ):
+        created = tracker.post("/api/errors", json=report(traceback=traceback))
+        assert created.status_code == 201
+        detail = tracker.get(f"/api/errors/{created.json()['id']}").json()
+        assert [f["culprit"] for f in detail["traceback_frames"]] == [True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,6 +17,7 @@ from tests.metrics_collector.conftest import (
     point,
     post,
     this_hour,
+    this_minute,
 )
 
 
@@ -548,3 +550,40 @@ def test_a_repeated_query_sees_each_new_point_and_each_aggregation(
     assert [d["sum"] for d in series(collector, name="orders", period="1h")["data"]] == [1, 2]
     aggregate(collector)  # the late point's minute is aggregated again
     assert [d["sum"] for d in series(collector, name="orders", period="1h")["data"]] == [5, 2]
+
+
+def test_the_answer_cache_is_bounded_by_bytes() -> None:
+    from metrics_collector.query import TierCache
+
+    cache = TierCache(budget=400)
+    for n in range(5):
+        cache.put((0, n), b"x" * 90)
+    assert cache.size <= 400 and cache.get((0, 0)) is None and cache.get((0, 4)) is not None
+    cache.put((0, "big"), b"x" * 101)  # over a quarter of the budget: not kept
+    assert cache.get((0, "big")) is None
+    cache.put((1, "later"), b"x")  # a generation that is not the current one: not kept
+    assert cache.get((1, "later")) is None
+    cache.bump()
+    assert cache.size == 0 and cache.get((0, 4)) is None
+
+
+@pytest.mark.usefixtures("steady_minute")
+def test_a_breakdown_s_totals_follow_its_window_within_a_minute(collector: TestClient) -> None:
+    """`period=90s&group_by=`: the totals window moves every second, the tiers do not."""
+    from metrics_collector.query import MetricsQuery, query_metrics_json
+    from shared.app import runtime
+
+    minute = this_minute()
+    post(collector, [point("hits", value=7, labels={"r": "a"}, timestamp=iso(minute - 90))])
+    post(collector, [point("hits", value=1, labels={"r": "a"}, timestamp=iso(minute - 10))])
+    state = runtime(collector.app)
+    cache = state.context.tiers
+    q = MetricsQuery("hits", "90s", 90, "hour", None, [], group_by="r")
+
+    def totals(at: float) -> dict:
+        answer = state.db.read_sync(lambda conn: query_metrics_json(conn, q, cache, now=at))
+        return orjson.loads(answer)["series"][0]["total"]
+
+    early, late = totals(minute + 10), totals(minute + 40)
+    # From :10 the window starts two minutes back; from :40 one: the 7 has left it.
+    assert (early["count"], late["count"]) == (2, 1)

@@ -454,3 +454,16 @@ def test_client_ip() -> None:
     assert client_ip(scope_of("10.0.0.1", "9.9.9.9,, "), trusted) == "9.9.9.9"
     assert client_ip(scope_of("10.0.0.1", "9.9.9.9, unknown, 10.0.0.2"), trusted) == "unknown"
     assert client_ip(scope_of("10.0.0.1", " , "), trusted) == "10.0.0.1"
+
+
+def test_a_trusted_proxy_s_forwarded_proto_keeps_redirects_on_https() -> None:
+    """nginx terminates TLS; Starlette's trailing-slash redirect must not send the
+    client to http. Only a trusted proxy says so (uvicorn's own rewrite is off)."""
+    trusted = parse_trusted_proxies("10.0.0.0/8")
+    https = {"X-Forwarded-Proto": "https", "X-API-Key": KEY}
+    with connect(make_gate(trusted_proxies=trusted), ("10.0.0.5", 4000)) as proxy:
+        r = proxy.get("/api/echo/", headers=https, follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"].startswith("https://")
+    with connect(make_gate(trusted_proxies=trusted), ("1.2.3.4", 4000)) as stranger:
+        r = stranger.get("/api/echo/", headers=https, follow_redirects=False)
+        assert r.headers["location"].startswith("http://")
