@@ -63,6 +63,11 @@ class Tracker(Context[TrackerSettings]):
     async def _load_dsns(self) -> KeyRing[dsn.Owner]:
         return KeyRing.of(await self.db.read(dsn.active_keys))
 
+    async def health(self) -> dict[str, Any]:
+        """`/health` extras: what Sentry SDKs sent that was dropped (since start), by kind."""
+        await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        return {"sentry_dropped": dict(self.sentry.dropped)}
+
     async def startup(self) -> None:
         pairs = self.settings.sentry_dsn_keys
         if pairs:
@@ -235,6 +240,7 @@ SERVICE: Service[TrackerSettings, Tracker] = Service(
     context=Tracker,
     workers=Tracker.workers,
     startup=Tracker.startup,
+    health=Tracker.health,
     keyed_paths=sentry.keyed,
     ui=web_ui.UI,
 )

@@ -115,10 +115,10 @@ def parse_envelope(body: bytes) -> Envelope:
         length = header.get("length")
         if length is not None:
             if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-                envelope.dropped.append(f"a {header['type']} item with a bad length")
+                envelope.dropped.append(f"{header['type'][:40]} item with a bad length")
                 break
             if position + length > len(rest):
-                envelope.dropped.append(f"a {header['type']} item cut short")
+                envelope.dropped.append(f"{header['type'][:40]} item cut short")
                 break
             payload = rest[position : position + length]
             position += length

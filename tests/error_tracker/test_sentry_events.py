@@ -180,7 +180,7 @@ def test_broken_items_are_dropped_and_counted_never_the_ones_before() -> None:
     good = b'{"message":"ok"}'
     parsed = parse_envelope(envelope(ITEM % (len(good), good), b'{"type":"event","length":999}\n'))
     assert [item.payload for item in parsed.items] == [good]
-    assert parsed.dropped == ["a event item cut short"]
+    assert parsed.dropped == ["event item cut short"]
     # No length: the payload runs to the newline; an item header without a payload.
     parsed = parse_envelope(envelope(b'{"type":"session"}\n{"sid":"1"}\n{"type":"event"}\n'))
     assert [(i.type, i.payload) for i in parsed.items] == [
@@ -191,7 +191,7 @@ def test_broken_items_are_dropped_and_counted_never_the_ones_before() -> None:
     parsed = parse_envelope(envelope(ITEM % (3, b"{no"), ITEM % (len(good), good)))
     assert [item_json(i) for i in parsed.items] == [None, {"message": "ok"}]
     for bad in (b'{"type":"event","length":-1}\nx\n', b'{"type":"event","length":"2"}\nxx\n'):
-        assert parse_envelope(envelope(bad)).dropped == ["a event item with a bad length"]
+        assert parse_envelope(envelope(bad)).dropped == ["event item with a bad length"]
     assert parse_envelope(envelope(b"not json\n")).dropped
     with pytest.raises(BadRequest):
         parse_envelope(b"garbage\n" + ITEM % (len(good), good))

@@ -127,7 +127,13 @@ def test_hostile_envelopes_get_a_4xx_or_a_counted_drop(tracker: ServiceProcess) 
         ).status_code
         == 401
     )
-    assert httpx.get(f"{tracker.url}/health").status_code == 200  # never a 500
+    health = httpx.get(f"{tracker.url}/health")
+    assert health.status_code == 200  # never a 500; what was dropped is counted there
+    assert health.json()["sentry_dropped"] == {
+        "an event that is not a JSON object": 1,
+        "session": 1,
+        "event item cut short": 1,
+    }
 
 
 SENTRY_FASTAPI_APP = """
