@@ -3,10 +3,10 @@
 `POST /api/<project_id>/envelope/` (and the legacy `/store/`) take no
 X-API-Key: the DSN's public key comes in `X-Sentry-Auth`, `?sentry_key=` or
 the envelope header's `dsn`, and must belong to that project id. Events
-become reports (sentry_events.py) stored in one write job; every other item
-type (transactions, sessions, client reports, attachments...) is accepted,
-counted and dropped for now, never refused — a 4xx makes an SDK retry
-forever. A saturated writer answers 429 with `Retry-After` and
+and failed cron check-ins become reports (sentry_events.py) stored in one
+write job; every other item type (transactions, sessions, client reports,
+attachments...) is accepted, counted and dropped for now, never refused —
+a 4xx makes an SDK retry forever. A saturated writer answers 429 with `Retry-After` and
 `X-Sentry-Rate-Limits`, so SDKs back off instead of dropping blindly.
 """
 
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from error_tracker import dsn
 from error_tracker.envelope import Envelope, decompress, item_json
 from error_tracker.ingestion import Report
-from error_tracker.sentry_events import report_of
+from error_tracker.sentry_events import check_in_report, report_of
 from shared.keys import KeyRing
 from shared.middleware import is_api, query_param
 from shared.responses import ApiError, BadRequest
@@ -92,6 +92,12 @@ def reports_of(
     reports: list[Report] = []
     event_id = envelope.headers.get("event_id")
     for item in envelope.items:
+        if item.type == "check_in":
+            check_in = item_json(item)
+            failed = check_in_report(check_in, project) if check_in is not None else None
+            if failed is not None:
+                reports.append(failed)
+            continue
         if item.type != "event":
             intake.dropped[item.type[:40]] += 1  # accepted, counted, not kept (yet)
             continue

@@ -161,3 +161,29 @@ def report_of(event: dict[str, Any], project: str) -> Report:
         "fingerprint": fingerprint if isinstance(fingerprint, list) and fingerprint else None,
     }
     return report_from(body)
+
+
+def check_in_report(check_in: dict[str, Any], project: str) -> Report | None:
+    """A failed cron check-in as an error of its monitor (one group per monitor); None
+    for the others (in progress, ok). Missed check-ins need the schedule: not yet."""
+    if check_in.get("status") != "error":
+        return None
+    slug = _text(check_in.get("monitor_slug") or "unnamed", 100)
+    duration = check_in.get("duration")
+    took = f" after {duration:.1f} s" if isinstance(duration, (int, float)) else ""
+    message = f"Monitor {slug!r} checked in with an error{took}"
+    extra = {
+        key: check_in[key]
+        for key in ("check_in_id", "environment", "monitor_config", "duration")
+        if check_in.get(key) not in (None, "", {})
+    }
+    return report_from(
+        {
+            "project": project,
+            "exception_type": "CheckInFailed",
+            "message": message,
+            "traceback": message,
+            "extra": {"monitor_slug": slug, **extra},
+            "fingerprint": ["check-in", slug],
+        }
+    )

@@ -219,3 +219,24 @@ def test_the_real_sentry_node_sdk_reports_too(tracker: ServiceProcess) -> None:
     assert detail["traceback"].startswith("TypeError: no price for coffee\n    at priceOf (")
     # Node's own frames (node:internal/...) are library frames.
     assert [f["in_app"] for f in detail["traceback_frames"]][-1] is False
+
+
+def test_a_failed_cron_check_in_is_an_error_of_its_monitor(tracker: ServiceProcess) -> None:
+    from sentry_sdk.crons import capture_checkin
+
+    port = tracker.url.rsplit(":", 1)[1]
+    sentry_sdk.init(dsn=f"http://{SEEDED}@127.0.0.1:{port}/1", default_integrations=False)
+    try:
+        capture_checkin(monitor_slug="nightly-invoices", status="in_progress")
+        capture_checkin(monitor_slug="nightly-invoices", status="ok", duration=12.0)
+        for took in (3.5, 4.25):
+            capture_checkin(monitor_slug="nightly-invoices", status="error", duration=took)
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close()
+    wait_until(
+        lambda: [e["count"] for e in errors(tracker, "shop")] == [2], what="one group, two failures"
+    )
+    (group,) = errors(tracker, "shop")
+    assert group["exception_type"] == "CheckInFailed"
+    assert group["message"] == "Monitor 'nightly-invoices' checked in with an error after 3.5 s"
