@@ -63,11 +63,6 @@ class Tracker(Context[TrackerSettings]):
     async def _load_dsns(self) -> KeyRing[dsn.Owner]:
         return KeyRing.of(await self.db.read(dsn.active_keys))
 
-    async def health(self) -> dict[str, Any]:
-        """`/health` extras: what Sentry SDKs sent that was dropped (since start), by kind."""
-        await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
-        return {"sentry_dropped": dict(self.sentry.dropped)}
-
     async def startup(self) -> None:
         pairs = self.settings.sentry_dsn_keys
         if pairs:
@@ -125,7 +120,10 @@ async def post_dsn(request: Request) -> Response:
 async def get_dsns(request: Request) -> Response:
     tracker = Tracker.of(request)
     base = dsn_base(tracker, request)
-    return JSONResponse(await tracker.db.read(lambda conn: dsn.list_dsns(conn, base)))
+    listed = await tracker.db.read(lambda conn: dsn.list_dsns(conn, base))
+    # What SDKs sent that was not kept since the service started, by kind.
+    listed["dropped"] = dict(tracker.sentry.dropped)
+    return JSONResponse(listed)
 
 
 async def delete_dsn(request: Request) -> Response:
@@ -240,7 +238,6 @@ SERVICE: Service[TrackerSettings, Tracker] = Service(
     context=Tracker,
     workers=Tracker.workers,
     startup=Tracker.startup,
-    health=Tracker.health,
     keyed_paths=sentry.keyed,
     ui=web_ui.UI,
 )
