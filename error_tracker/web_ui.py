@@ -27,6 +27,7 @@ UI = WebUI(
     static_dir=STATIC_DIR,
     pages=(
         Page("/", "ui_list", "./", scripts=("common.js", "list.js"), styles=("app.css",)),
+        Page("/sdks", "ui_sdks", "./", scripts=("common.js", "sdks.js"), styles=("app.css",)),
         Page(
             "/errors/{id}",
             "ui_detail",

@@ -74,7 +74,9 @@
     const results = h("div", { class: "results", id: "results" });
 
     UI.mount(
-      h("div", { class: "page-head" }, h("h1", { text: "Errors" }), form),
+      h("div", { class: "page-head" }, h("h1", { text: "Errors" }),
+        h("a", { class: "btn btn-quiet", id: "sdk-link", href: `${UI.ROOT}sdks`,
+          text: "Sentry SDKs" }), form),
       h("div", { class: "results-bar" }, summary, h("div", { class: "pager" }, prev, next)),
       results);
 

@@ -171,13 +171,16 @@ const UI = (() => {
   }
 
   /** Call the API with the stored key. A 401 forgets the key and throws AuthError. */
-  async function api(path, { method = "GET", params } = {}) {
+  async function api(path, { method = "GET", params, json } = {}) {
     const key = currentKey();
     if (!key) throw new AuthError("");
+    const headers = { "X-API-Key": key, Accept: "application/json" };
+    if (json !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
       response = await fetch(apiUrl(path, params), {
-        method, cache: "no-store", headers: { "X-API-Key": key, Accept: "application/json" },
+        method, cache: "no-store", headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
       });
     } catch {
       throw new ApiError(0, `Could not reach the ${SERVICE}. Is it running?`);

@@ -532,3 +532,27 @@ def test_a_fastapi_error_opens_on_the_apps_frame(
             return bool(data.get("data"))
 
         wait_until(requests_counted, timeout=30, what="the app's request metrics")
+
+
+def test_the_sdk_page_makes_a_dsn_to_copy(service: ServiceProcess, page: Page) -> None:
+    """From the list to "Sentry SDKs": a DSN made for a project, shown to copy, and it
+    works: an event sent with it lands in the list."""
+    page.goto(service.url + "/")
+    enter_key(page)
+    page.click("#sdk-link")
+    expect(page.get_by_text("No DSN yet")).to_be_visible()
+    page.fill("#dsn-project", "shop")
+    page.click("#dsn-form button[type=submit]")
+    dsn = page.locator("#dsns .dsn-row code.dsn")
+    expect(dsn).to_have_count(1)
+    host = service.url.split("//")[1]
+    expect(dsn).to_have_text(re.compile(rf"^http://[0-9a-f]{{32}}@{re.escape(host)}/1$"))
+    expect(page.locator("#dsns .dsn-row .project")).to_have_text("shop")
+    key = dsn.inner_text().split("//")[1].split("@")[0]
+    sent = httpx.post(
+        f"{service.url}/api/1/store/?sentry_key={key}",
+        content=b'{"message": "hello from a Sentry SDK"}',
+    )
+    assert sent.status_code == 200
+    page.goto(service.url + "/")
+    expect(page.locator(".error-row .message-text")).to_have_text("hello from a Sentry SDK")
